@@ -1,0 +1,31 @@
+// Where a tensor's bytes live, and the only functions that allocate, free and
+// copy them. This file is the host/device memory boundary: the CUDA runtime is
+// called here and nowhere else in tensor/.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+namespace armnet {
+
+enum class Device { CPU, CUDA };
+
+const char* device_name(Device device);  // "cpu" or "cuda"
+
+// True when this build has CUDA and a usable GPU is present. Any CUDA error
+// while asking ("driver version is insufficient", no device) means false;
+// cuda_unavailable_reason() then says why, for tests that skip.
+bool cuda_available();
+std::string cuda_unavailable_reason();
+bool cuda_built();  // compiled with the CUDA toolkit
+
+// Allocates `bytes` on `device`; throws armnet::Error naming `what` (the
+// tensor's description) and the size when memory runs out. CPU memory is
+// 64-byte aligned.
+void* device_allocate(Device device, std::size_t bytes, const std::string& what);
+void device_free(Device device, void* pointer) noexcept;
+// Copies `bytes` between any two devices (host<->device, device<->device).
+void device_copy(void* destination, Device destination_device, const void* source,
+                 Device source_device, std::size_t bytes);
+
+}  // namespace armnet

@@ -1,0 +1,66 @@
+#include "tensor/random.h"
+
+#include <cmath>
+#include <vector>
+
+namespace armnet {
+
+double Generator::uniform() { return static_cast<double>(engine_() >> 11) * 0x1.0p-53; }
+
+double Generator::uniform(double low, double high) { return low + (high - low) * uniform(); }
+
+double Generator::normal(double mean, double stddev) {
+  if (has_spare_) {
+    has_spare_ = false;
+    return mean + stddev * spare_;
+  }
+  double u1 = uniform();
+  while (u1 <= 0.0) u1 = uniform();
+  const double u2 = uniform();
+  const double radius = std::sqrt(-2.0 * std::log(u1));
+  const double angle = 2.0 * M_PI * u2;
+  spare_ = radius * std::sin(angle);
+  has_spare_ = true;
+  return mean + stddev * radius * std::cos(angle);
+}
+
+std::int64_t Generator::integer(std::int64_t n) {
+  check(n > 0, "Generator::integer(", n, "): n must be positive");
+  // Rejection sampling removes the modulo bias.
+  const std::uint64_t range = static_cast<std::uint64_t>(n);
+  const std::uint64_t limit = UINT64_MAX - UINT64_MAX % range;
+  std::uint64_t bits = engine_();
+  while (bits >= limit) bits = engine_();
+  return static_cast<std::int64_t>(bits % range);
+}
+
+template <class Sample>
+static void fill_with(Tensor& tensor, const char* op, Sample sample) {
+  check(tensor.device() == Device::CPU, op, ": ", tensor.describe(), " is not on the cpu");
+  check_floating(op, tensor);
+  std::vector<double> values(static_cast<std::size_t>(tensor.numel()));
+  for (double& value : values) value = sample();
+  tensor.copy_from(Tensor::from_vector(values, tensor.shape(), DType::Float64));
+}
+
+void fill_uniform(Tensor& tensor, double low, double high, Generator& generator) {
+  fill_with(tensor, "fill_uniform", [&] { return generator.uniform(low, high); });
+}
+
+void fill_normal(Tensor& tensor, double mean, double stddev, Generator& generator) {
+  fill_with(tensor, "fill_normal", [&] { return generator.normal(mean, stddev); });
+}
+
+Tensor randn(const Shape& shape, Generator& generator, DType dtype) {
+  Tensor tensor = Tensor::empty(shape, dtype);
+  fill_normal(tensor, 0.0, 1.0, generator);
+  return tensor;
+}
+
+Tensor rand_uniform(const Shape& shape, double low, double high, Generator& generator, DType dtype) {
+  Tensor tensor = Tensor::empty(shape, dtype);
+  fill_uniform(tensor, low, high, generator);
+  return tensor;
+}
+
+}  // namespace armnet

@@ -1,0 +1,54 @@
+// The generic gradient checker every differentiable op is tested with
+// (after Caffe's GradientChecker and dlib's test_layer).
+//
+// For a function f of float64 CPU tensors and a random upstream gradient g of
+// f's output shape, the scalar L = sum(f(x) * g) is differentiated twice:
+//   analytic: autograd's x.grad after f(x).backward(g)
+//   numeric:  (L(x + h e_j) - L(x - h e_j)) / 2h for every element j of every
+//             input that requires grad (central differences, h = 1e-6)
+// and the error of each element is
+//   |analytic - numeric| / max(|analytic|, |numeric|, 1)
+// which must stay below `tolerance` (1e-6 by default). It also checks that a
+// second backward ADDS into .grad (the grad doubles).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "tensor/random.h"
+#include "tensor/tensor.h"
+
+namespace armnet::testing {
+
+using TensorFunction = std::function<Tensor(const std::vector<Tensor>&)>;
+
+struct GradcheckReport {
+  double max_error = 0.0;   // the largest per-element error above
+  std::string worst;        // "input 1 element 17: analytic 0.25 numeric 0.31"
+  bool accumulates = true;  // a second backward doubled every gradient
+};
+
+GradcheckReport gradcheck(const TensorFunction& f, const std::vector<Tensor>& inputs, std::uint64_t seed,
+                          double step = 1e-6);
+
+// Boost.Test assertions around gradcheck(): max_error < tolerance and
+// accumulation, with the report in the failure message.
+void expect_gradients_match(const std::string& name, const TensorFunction& f, const std::vector<Tensor>& inputs,
+                            std::uint64_t seed, double tolerance = 1e-6);
+
+// A float64 leaf with N(0, 1) entries that requires grad.
+Tensor random_leaf(const Shape& shape, Generator& generator);
+
+// Asserts that two tensors hold the same shape and values within
+// |a - b| <= atol + rtol * |b| elementwise.
+void expect_close(const Tensor& actual, const Tensor& expected, double rtol, double atol, const std::string& what);
+void expect_values(const Tensor& actual, const std::vector<double>& expected, double tolerance,
+                   const std::string& what);
+
+// A seed that differs between runs unless ARMNET_TEST_SEED is set; printed in
+// test output so that a failure can be replayed.
+std::uint64_t fresh_seed(const std::string& test_name);
+
+}  // namespace armnet::testing
