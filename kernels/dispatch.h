@@ -16,6 +16,10 @@
 
 namespace armnet::kernels {
 
+// CPU loops over fewer elements than this stay on one thread: for small
+// tensors, waking a second thread costs more than it saves.
+constexpr std::int64_t kParallelGrain = 1 << 14;
+
 inline void require_cpu(const char* op, std::initializer_list<Tensor> tensors) {
   for (const Tensor& tensor : tensors)
     if (tensor.defined())

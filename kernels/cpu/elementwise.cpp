@@ -10,9 +10,6 @@
 
 namespace armnet::kernels {
 
-// Loops with fewer elements than this stay on one thread.
-constexpr std::int64_t kParallelGrain = 1 << 14;
-
 Shape broadcast_shape(const char* op, const Shape& a, const Shape& b) {
   const std::size_t rank = std::max(a.size(), b.size());
   Shape out(rank);

@@ -22,18 +22,23 @@ void gemm_eigen(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t
   ConstRowMajorMap<T> stored_a(a, transpose_a ? k : m, transpose_a ? m : k, Eigen::OuterStride<>(lda));
   ConstRowMajorMap<T> stored_b(b, transpose_b ? n : k, transpose_b ? k : n, Eigen::OuterStride<>(ldb));
   RowMajorMap<T> out(c, m, n, Eigen::OuterStride<>(ldc));
-  if (beta == T(0))
-    out.setZero();
-  else if (beta != T(1))
-    out *= beta;
+  // beta == 0 assigns (C may hold garbage, even NaN); otherwise scale, then add.
+  auto multiply = [&](const auto& left, const auto& right) {
+    if (beta == T(0)) {
+      out.noalias() = alpha * left * right;
+      return;
+    }
+    if (beta != T(1)) out *= beta;
+    out.noalias() += alpha * left * right;
+  };
   if (transpose_a && transpose_b)
-    out.noalias() += alpha * stored_a.transpose() * stored_b.transpose();
+    multiply(stored_a.transpose(), stored_b.transpose());
   else if (transpose_a)
-    out.noalias() += alpha * stored_a.transpose() * stored_b;
+    multiply(stored_a.transpose(), stored_b);
   else if (transpose_b)
-    out.noalias() += alpha * stored_a * stored_b.transpose();
+    multiply(stored_a, stored_b.transpose());
   else
-    out.noalias() += alpha * stored_a * stored_b;
+    multiply(stored_a, stored_b);
 }
 
 }  // namespace
