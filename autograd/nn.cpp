@@ -1,0 +1,112 @@
+// batch_norm2d, max_pool2d, global_avg_pool2d, pixel_shuffle, dropout: the
+// normalisation, pooling, shuffle and dropout layers of ResNet-18 and the ARM.
+#include <utility>
+
+#include "autograd/functional.h"
+#include "kernels/batch_norm.h"
+#include "kernels/dropout.h"
+#include "kernels/pixel_shuffle.h"
+#include "kernels/pooling.h"
+
+namespace armnet {
+
+static void check_nchw(const char* op, const Tensor& x) {
+  check_floating(op, x);
+  check(x.ndim() == 4, op, ": expected a 4-D NCHW input, got ", x.describe());
+}
+
+Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& running_mean,
+                    Tensor& running_var, bool training, double momentum, double eps) {
+  const char* op = "batch_norm2d";
+  check_nchw(op, x);
+  const Shape channels{x.size(1)};
+  const std::pair<const char*, const Tensor*> per_channel[] = {
+      {"weight", &weight}, {"bias", &bias}, {"running_mean", &running_mean}, {"running_var", &running_var}};
+  for (const auto& [what, tensor] : per_channel) {
+    check(tensor->defined(), op, ": ", what, " is undefined; it is required, with shape ", shape_str(channels));
+    check(tensor->shape() == channels, op, ": ", what, " has shape ", shape_str(tensor->shape()), ", expected ",
+          shape_str(channels), " for input ", x.describe());
+    check_same_dtype_device(op, x, *tensor);
+  }
+  check(eps >= 0.0, op, ": eps ", eps, " must not be negative");
+
+  Tensor y = Tensor::empty_like(x);
+  Tensor mean = Tensor::empty(channels, x.dtype(), x.device());
+  Tensor invstd = Tensor::empty(channels, x.dtype(), x.device());
+  if (training)
+    kernels::batch_norm_forward_training(x, weight, bias, running_mean, running_var, momentum, eps, y, mean, invstd);
+  else
+    kernels::batch_norm_forward_eval(x, weight, bias, running_mean, running_var, eps, y, mean, invstd);
+
+  // The running statistics are buffers: updated in place above, never differentiated.
+  Tensor saved_x = x.detach(), saved_weight = weight.detach();
+  return autograd::record(op, y, {x, weight, bias},
+                          [saved_x, saved_weight, mean, invstd, training](const Tensor& grad) {
+                            Tensor grad_x = Tensor::empty_like(saved_x);
+                            Tensor grad_weight = Tensor::empty_like(saved_weight);
+                            Tensor grad_bias = Tensor::empty_like(saved_weight);
+                            kernels::batch_norm_backward(grad, saved_x, saved_weight, mean, invstd, training, grad_x,
+                                                         grad_weight, grad_bias);
+                            return std::vector<Tensor>{grad_x, grad_weight, grad_bias};
+                          });
+}
+
+Tensor max_pool2d(const Tensor& x, int kernel, int stride, int padding) {
+  const kernels::MaxPool2dGeometry g = kernels::max_pool2d_geometry(x, kernel, stride, padding);
+  const Shape out_shape{g.batch, g.channels, g.out_h, g.out_w};
+  Tensor y = Tensor::empty(out_shape, x.dtype(), x.device());
+  Tensor indices = Tensor::empty(out_shape, DType::Int64, x.device());
+  kernels::max_pool2d_forward(x, y, indices, g);
+  const Shape input_shape = x.shape();
+  return autograd::record("max_pool2d", y, {x}, [indices, g, input_shape](const Tensor& grad) {
+    Tensor grad_x = Tensor::empty(input_shape, grad.dtype(), grad.device());
+    kernels::max_pool2d_backward(grad, indices, grad_x, g);
+    return std::vector<Tensor>{grad_x};
+  });
+}
+
+Tensor global_avg_pool2d(const Tensor& x) {
+  const char* op = "global_avg_pool2d";
+  check_nchw(op, x);
+  Tensor y = Tensor::empty({x.size(0), x.size(1)}, x.dtype(), x.device());
+  kernels::global_avg_pool2d_forward(x, y);
+  const Shape input_shape = x.shape();
+  return autograd::record(op, y, {x}, [input_shape](const Tensor& grad) {
+    Tensor grad_x = Tensor::empty(input_shape, grad.dtype(), grad.device());
+    kernels::global_avg_pool2d_backward(grad, grad_x);
+    return std::vector<Tensor>{grad_x};
+  });
+}
+
+Tensor pixel_shuffle(const Tensor& x, int factor) {
+  Tensor y = Tensor::empty(kernels::pixel_shuffle_shape(x, factor), x.dtype(), x.device());
+  kernels::pixel_shuffle_forward(x, y, factor);
+  const Shape input_shape = x.shape();
+  return autograd::record("pixel_shuffle", y, {x}, [input_shape, factor](const Tensor& grad) {
+    Tensor grad_x = Tensor::empty(input_shape, grad.dtype(), grad.device());
+    kernels::pixel_shuffle_backward(grad, grad_x, factor);
+    return std::vector<Tensor>{grad_x};
+  });
+}
+
+// p == 1 is refused rather than returning zeros: a layer that drops
+// everything is a configuration mistake, and 1/(1-p) would be infinite.
+Tensor dropout(const Tensor& x, double p, bool training, Generator& generator) {
+  const char* op = "dropout";
+  check(p >= 0.0 && p < 1.0, op, ": probability ", p, " must be in [0, 1)");
+  if (!training || p == 0.0) return x;
+  check_floating(op, x);
+  Tensor mask = Tensor::empty(x.shape(), DType::UInt8, Device::CPU);
+  kernels::dropout_mask(mask, p, generator);
+  if (x.device() != Device::CPU) mask = mask.to(x.device());
+  const double scale = 1.0 / (1.0 - p);
+  Tensor y = Tensor::empty_like(x);
+  kernels::dropout_apply(x, mask, scale, y);
+  return autograd::record(op, y, {x}, [mask, scale](const Tensor& grad) {
+    Tensor grad_x = Tensor::empty_like(grad);
+    kernels::dropout_apply(grad, mask, scale, grad_x);
+    return std::vector<Tensor>{grad_x};
+  });
+}
+
+}  // namespace armnet

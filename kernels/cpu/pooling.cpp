@@ -1,0 +1,152 @@
+// CPU pooling on NCHW tensors. Every (n, c) pair owns one contiguous H x W
+// input plane and one output plane (or one output value for the global
+// average), so work is split across threads by plane with OpenMP and no two
+// threads ever write the same element, even in the max-pool backward pass,
+// whose overlapping windows add into the same input plane.
+#include "kernels/pooling.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "kernels/dispatch.h"
+
+namespace armnet::kernels {
+
+MaxPool2dGeometry max_pool2d_geometry(const Tensor& x, int kernel, int stride, int padding) {
+  const char* op = "max_pool2d";
+  check_floating(op, x);
+  check(x.ndim() == 4, op, ": expected a 4-D NCHW input, got ", x.describe());
+  check(kernel > 0 && stride > 0, op, ": kernel ", kernel, " and stride ", stride, " must be positive");
+  check(padding >= 0 && padding <= kernel / 2, op, ": padding ", padding,
+        " must be between 0 and half the kernel size ", kernel,
+        " (pad should be at most half of effective kernel size, as PyTorch)");
+  MaxPool2dGeometry g{};
+  g.batch = x.size(0);
+  g.channels = x.size(1);
+  g.in_h = x.size(2);
+  g.in_w = x.size(3);
+  g.kernel = kernel;
+  g.stride = stride;
+  g.padding = padding;
+  check(g.in_h > 0 && g.in_w > 0 && g.in_h + 2 * g.padding >= g.kernel && g.in_w + 2 * g.padding >= g.kernel, op,
+        ": kernel ", kernel, " with padding ", padding, " does not fit the input ", x.describe());
+  g.out_h = (g.in_h + 2 * g.padding - g.kernel) / g.stride + 1;
+  g.out_w = (g.in_w + 2 * g.padding - g.kernel) / g.stride + 1;
+  return g;
+}
+
+void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const MaxPool2dGeometry& g) {
+  const char* op = "max_pool2d";
+  const Shape out_shape{g.batch, g.channels, g.out_h, g.out_w};
+  check_shape(op, "input", x, {g.batch, g.channels, g.in_h, g.in_w});
+  check_shape(op, "output", y, out_shape);
+  check_shape(op, "indices", indices, out_shape);
+  check_same_dtype_device(op, x, y);
+  check(indices.dtype() == DType::Int64, op, ": indices ", indices.describe(), " must be int64");
+  require_cpu(op, {x, indices});
+  dispatch_floating(op, x, [&](auto zero) {
+    using T = decltype(zero);
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    std::int64_t* pindices = indices.data<std::int64_t>();
+    const std::int64_t planes = g.batch * g.channels;
+#pragma omp parallel for if (x.numel() > kParallelGrain)
+    for (std::int64_t p = 0; p < planes; ++p) {
+      const T* in = px + p * g.in_h * g.in_w;
+      T* out = py + p * g.out_h * g.out_w;
+      std::int64_t* out_index = pindices + p * g.out_h * g.out_w;
+      for (std::int64_t oh = 0; oh < g.out_h; ++oh) {
+        const std::int64_t h_begin = std::max<std::int64_t>(oh * g.stride - g.padding, 0);
+        const std::int64_t h_end = std::min(oh * g.stride - g.padding + g.kernel, g.in_h);
+        for (std::int64_t ow = 0; ow < g.out_w; ++ow) {
+          const std::int64_t w_begin = std::max<std::int64_t>(ow * g.stride - g.padding, 0);
+          const std::int64_t w_end = std::min(ow * g.stride - g.padding + g.kernel, g.in_w);
+          // Padding is -infinity, so only the window's part inside the input
+          // matters; the geometry guarantees that part is not empty.
+          T best = -std::numeric_limits<T>::infinity();
+          std::int64_t best_index = h_begin * g.in_w + w_begin;
+          for (std::int64_t h = h_begin; h < h_end; ++h)
+            for (std::int64_t w = w_begin; w < w_end; ++w) {
+              const T value = in[h * g.in_w + w];
+              if (value > best || std::isnan(value)) {  // strict: the first maximum stays
+                best = value;
+                best_index = h * g.in_w + w;
+              }
+            }
+          out[oh * g.out_w + ow] = best;
+          out_index[oh * g.out_w + ow] = best_index;
+        }
+      }
+    }
+  });
+}
+
+void max_pool2d_backward(const Tensor& grad_y, const Tensor& indices, Tensor& grad_x, const MaxPool2dGeometry& g) {
+  const char* op = "max_pool2d_backward";
+  const Shape out_shape{g.batch, g.channels, g.out_h, g.out_w};
+  check_shape(op, "grad_output", grad_y, out_shape);
+  check_shape(op, "indices", indices, out_shape);
+  check_shape(op, "grad_input", grad_x, {g.batch, g.channels, g.in_h, g.in_w});
+  check_same_dtype_device(op, grad_y, grad_x);
+  check(indices.dtype() == DType::Int64, op, ": indices ", indices.describe(), " must be int64");
+  require_cpu(op, {grad_y, indices});
+  dispatch_floating(op, grad_y, [&](auto zero) {
+    using T = decltype(zero);
+    const T* pgrad_y = grad_y.data<T>();
+    const std::int64_t* pindices = indices.data<std::int64_t>();
+    T* pgrad_x = grad_x.data<T>();
+    const std::int64_t planes = g.batch * g.channels;
+    const std::int64_t in_plane = g.in_h * g.in_w, out_plane = g.out_h * g.out_w;
+#pragma omp parallel for if (grad_x.numel() > kParallelGrain)
+    for (std::int64_t p = 0; p < planes; ++p) {
+      T* in_grad = pgrad_x + p * in_plane;
+      const T* out_grad = pgrad_y + p * out_plane;
+      const std::int64_t* out_index = pindices + p * out_plane;
+      for (std::int64_t i = 0; i < in_plane; ++i) in_grad[i] = T(0);
+      for (std::int64_t o = 0; o < out_plane; ++o) in_grad[out_index[o]] += out_grad[o];
+    }
+  });
+}
+
+void global_avg_pool2d_forward(const Tensor& x, Tensor& y) {
+  const char* op = "global_avg_pool2d";
+  check(x.ndim() == 4, op, ": expected a 4-D NCHW input, got ", x.describe());
+  check(x.size(2) * x.size(3) > 0, op, ": input ", x.describe(), " has an empty plane");
+  check_shape(op, "output", y, {x.size(0), x.size(1)});
+  check_same_dtype_device(op, x, y);
+  require_cpu(op, {x});
+  dispatch_floating(op, x, [&](auto zero) {
+    using T = decltype(zero);
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    const std::int64_t planes = x.size(0) * x.size(1), plane = x.size(2) * x.size(3);
+#pragma omp parallel for if (x.numel() > kParallelGrain)
+    for (std::int64_t p = 0; p < planes; ++p) {
+      double sum = 0.0;
+      for (std::int64_t i = 0; i < plane; ++i) sum += px[p * plane + i];
+      py[p] = static_cast<T>(sum / static_cast<double>(plane));
+    }
+  });
+}
+
+void global_avg_pool2d_backward(const Tensor& grad_y, Tensor& grad_x) {
+  const char* op = "global_avg_pool2d_backward";
+  check(grad_x.ndim() == 4, op, ": expected a 4-D NCHW grad_input, got ", grad_x.describe());
+  check_shape(op, "grad_output", grad_y, {grad_x.size(0), grad_x.size(1)});
+  check_same_dtype_device(op, grad_y, grad_x);
+  require_cpu(op, {grad_y});
+  dispatch_floating(op, grad_y, [&](auto zero) {
+    using T = decltype(zero);
+    const T* pgrad_y = grad_y.data<T>();
+    T* pgrad_x = grad_x.data<T>();
+    const std::int64_t planes = grad_x.size(0) * grad_x.size(1), plane = grad_x.size(2) * grad_x.size(3);
+#pragma omp parallel for if (grad_x.numel() > kParallelGrain)
+    for (std::int64_t p = 0; p < planes; ++p) {
+      const T share = static_cast<T>(static_cast<double>(pgrad_y[p]) / static_cast<double>(plane));
+      for (std::int64_t i = 0; i < plane; ++i) pgrad_x[p * plane + i] = share;
+    }
+  });
+}
+
+}  // namespace armnet::kernels
