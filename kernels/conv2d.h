@@ -2,10 +2,10 @@
 // backward passes.
 //
 // Callers (autograd/conv_linear.cpp) see only these three entry points and
-// Conv2dGeometry; which implementation runs behind them is chosen here:
-// the readable reference is im2col + GEMM (kernels/cpu/conv2d.cpp); a library
-// fast path (oneDNN on the CPU, cuDNN on the GPU) slots in behind the same
-// calls without touching callers.
+// Conv2dGeometry; which implementation runs behind them is chosen inside
+// them: the readable reference is im2col + GEMM (kernels/cpu/conv2d.cpp), the
+// float32 fast path is oneDNN (kernels/cpu/conv2d_onednn.cpp) when the build
+// has it; cuDNN will take the GPU's tensors the same way.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +27,14 @@ struct Conv2dGeometry {
   std::int64_t stride_h, stride_w, pad_h, pad_w;
   std::int64_t out_h, out_w;
 };
+
+// Which CPU implementation float32 convolutions use. float64 always uses the
+// reference. The default is OneDnn when built, unless the environment sets
+// ARMNET_CONV=reference.
+enum class Conv2dImplementation { Reference, OneDnn };
+Conv2dImplementation conv2d_implementation();
+void set_conv2d_implementation(Conv2dImplementation implementation);  // OneDnn throws when not built
+const char* conv2d_implementation_name(Conv2dImplementation implementation);  // "reference", "onednn"
 
 // Validates x [N, C_in, H, W] against weight [C_out, C_in, kH, kW] and the
 // options (positive strides, non-negative padding, a kernel that fits the

@@ -1,0 +1,65 @@
+// conv2d and linear: allocate the output, run the forward kernel, and record
+// a Node whose closure runs only the backward kernels whose inputs require
+// grad (an undefined bias gets no gradient).
+#include "autograd/functional.h"
+#include "kernels/conv2d.h"
+#include "kernels/linear.h"
+
+namespace armnet {
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options) {
+  const kernels::Conv2dGeometry geometry = kernels::conv2d_geometry(x, weight, options);
+  Tensor y =
+      Tensor::empty({geometry.batch, geometry.out_channels, geometry.out_h, geometry.out_w}, x.dtype(), x.device());
+  kernels::conv2d_forward(x, weight, bias, y, geometry);
+  const bool grad_x = x.requires_grad();
+  const bool grad_weight = weight.requires_grad();
+  const bool grad_bias = bias.defined() && bias.requires_grad();
+  // dx needs the weight, dW and db need the input; save only what is used.
+  Tensor saved_x = grad_weight || grad_bias ? x.detach() : Tensor();
+  Tensor saved_weight = grad_x ? weight.detach() : Tensor();
+  return autograd::record("conv2d", y, {x, weight, bias},
+                          [saved_x, saved_weight, geometry, grad_x, grad_weight, grad_bias](const Tensor& grad) {
+                            std::vector<Tensor> grads(3);
+                            if (grad_x) {
+                              grads[0] =
+                                  Tensor::empty({geometry.batch, geometry.in_channels, geometry.in_h, geometry.in_w},
+                                                grad.dtype(), grad.device());
+                              kernels::conv2d_backward_data(grad, saved_weight, grads[0], geometry);
+                            }
+                            if (grad_weight || grad_bias) {
+                              // One kernel computes both; a bias that requires grad under a frozen
+                              // weight (rare) pays for a weight gradient that is dropped.
+                              Tensor weight_gradient = Tensor::empty(
+                                  {geometry.out_channels, geometry.in_channels, geometry.kernel_h, geometry.kernel_w},
+                                  grad.dtype(), grad.device());
+                              if (grad_bias)
+                                grads[2] = Tensor::empty({geometry.out_channels}, grad.dtype(), grad.device());
+                              kernels::conv2d_backward_weights(grad, saved_x, weight_gradient, grads[2], geometry);
+                              if (grad_weight) grads[1] = weight_gradient;
+                            }
+                            return grads;
+                          });
+}
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  Tensor y = Tensor::empty(kernels::linear_output_shape(x, weight, bias), x.dtype(), x.device());
+  kernels::linear_forward(x, weight, bias, y);
+  const bool grad_x = x.requires_grad();
+  const bool grad_weight = weight.requires_grad();
+  const bool grad_bias = bias.defined() && bias.requires_grad();
+  // linear_backward reads x and weight for their shapes; each is detached.
+  Tensor saved_x = x.detach(), saved_weight = weight.detach();
+  return autograd::record("linear", y, {x, weight, bias},
+                          [saved_x, saved_weight, grad_x, grad_weight, grad_bias](const Tensor& grad) {
+                            std::vector<Tensor> grads(3);
+                            if (grad_x) grads[0] = Tensor::empty_like(saved_x);
+                            if (grad_weight) grads[1] = Tensor::empty_like(saved_weight);
+                            if (grad_bias)
+                              grads[2] = Tensor::empty({saved_weight.size(0)}, grad.dtype(), grad.device());
+                            kernels::linear_backward(grad, saved_x, saved_weight, grads[0], grads[1], grads[2]);
+                            return grads;
+                          });
+}
+
+}  // namespace armnet
