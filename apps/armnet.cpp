@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string>
 
+#include "kernels/conv2d.h"
 #include "kernels/cpu/gemm.h"
 #include "tensor/device.h"
 
@@ -13,9 +14,14 @@ static int print_info() {
   std::string isas;
   for (const std::string& isa : armnet::cpu::supported_gemm_isas()) isas += (isas.empty() ? "" : ", ") + isa;
   std::printf("cpu gemm: %s (supported: %s)\n", armnet::cpu::gemm_isa().c_str(), isas.c_str());
-  std::printf("cuda: %s\n", armnet::cuda_built() ? "built" : "not built");
-  if (armnet::cuda_built())
-    std::printf("gpu: %s\n", armnet::cuda_available() ? "available" : armnet::cuda_unavailable_reason().c_str());
+  std::printf("cpu float32 convolution: %s\n",
+              armnet::kernels::conv2d_implementation_name(armnet::kernels::conv2d_implementation()));
+#ifdef ARMNET_WITH_CUDA
+  std::printf("cuda: built (%s)\n", armnet::cuda::library_versions().c_str());
+  std::printf("gpu: %s\n", armnet::cuda_available() ? "available" : armnet::cuda_unavailable_reason().c_str());
+#else
+  std::printf("cuda: not built (no nvcc at configure time)\n");
+#endif
   return 0;
 }
 

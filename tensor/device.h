@@ -19,6 +19,12 @@ bool cuda_available();
 std::string cuda_unavailable_reason();
 bool cuda_built();  // compiled with the CUDA toolkit
 
+namespace cuda {
+// "cuda runtime 13.0, cublas 13.0.2, cudnn 9.13.0": the linked libraries
+// (kernels/cuda/library_versions.cu; only in builds with CUDA).
+std::string library_versions();
+}  // namespace cuda
+
 // Allocates `bytes` on `device`; throws armnet::Error naming `what` (the
 // tensor's description) and the size when memory runs out. CPU memory is
 // 64-byte aligned.
