@@ -1,6 +1,7 @@
 // conv2d and linear: allocate the output, run the forward kernel, and record
 // a Node whose closure runs only the backward kernels whose inputs require
-// grad (an undefined bias gets no gradient).
+// grad (an undefined bias gets no gradient). shared_channel_conv2d (the ARM's
+// de-albino step) is conv2d between two views.
 #include "autograd/functional.h"
 #include "kernels/conv2d.h"
 #include "kernels/linear.h"
@@ -40,6 +41,24 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
                             }
                             return grads;
                           });
+}
+
+// The planes of x [N, C, H, W] as N*C single-channel images (a view), one
+// convolution with the [1, 1, k, k] kernel, and the view back to [N, C, H', W'].
+// Autograd flows through the two reshapes.
+Tensor shared_channel_conv2d(const Tensor& x, const Tensor& kernel, int stride) {
+  const char* op = "shared_channel_conv2d";
+  check(x.defined() && kernel.defined(), op, ": undefined input or kernel");
+  check(x.ndim() == 4, op, ": expected a 4-D NCHW input, got ", x.describe());
+  check(kernel.ndim() == 4 && kernel.size(0) == 1 && kernel.size(1) == 1 && kernel.size(2) == kernel.size(3), op,
+        ": the kernel must have shape [1, 1, k, k] (one kernel shared by every channel), got ",
+        shape_str(kernel.shape()));
+  const std::int64_t batch = x.size(0), channels = x.size(1), height = x.size(2), width = x.size(3);
+  check(height >= kernel.size(2) && width >= kernel.size(3), op, ": the kernel ", shape_str(kernel.shape()),
+        " does not fit the input ", shape_str(x.shape()), " (no padding)");
+  const Tensor planes = x.reshape({batch * channels, 1, height, width});
+  const Tensor y = conv2d(planes, kernel, Tensor(), {stride, stride, 0, 0});
+  return y.reshape({batch, channels, y.size(2), y.size(3)});
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {

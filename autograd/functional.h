@@ -32,6 +32,11 @@ Tensor mean(const Tensor& x, std::vector<int> axes = {}, bool keepdim = false);
 // x [N, C_in, H, W], weight [C_out, C_in, kH, kW], bias [C_out] or undefined.
 // Output [N, C_out, (H + 2 pad_h - kH) / stride_h + 1, (W + 2 pad_w - kW) / stride_w + 1].
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options);
+// The ARM's de-albino step: ONE single-channel kernel [1, 1, k, k] applied to
+// every channel of x [N, C, H, W] separately (no bias, no padding), the same
+// kernel for all channels: [N, C, H', W']. One convolution over the N*C
+// planes, so the kernel's gradient sums over every channel of every image.
+Tensor shared_channel_conv2d(const Tensor& x, const Tensor& kernel, int stride);
 // x [N, in], weight [out, in], bias [out] or undefined -> [N, out].
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
 
