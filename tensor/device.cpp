@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <unordered_map>
 
 #include "tensor/error.h"
 
@@ -75,6 +77,65 @@ void device_free(Device device, void* pointer) noexcept {
 #ifdef ARMNET_WITH_CUDA
   cudaFree(pointer);
 #endif
+}
+
+namespace {
+// Freed pinned blocks by size, reused by the next allocation of that size.
+// Never destroyed: the blocks stay until the process exits (calling
+// cudaFreeHost from a static destructor would race the CUDA runtime's own).
+struct PinnedBlockCache {
+  std::mutex mutex;
+  std::unordered_multimap<std::size_t, void*> free_blocks;
+};
+PinnedBlockCache& pinned_block_cache() {
+  static PinnedBlockCache* cache = new PinnedBlockCache;
+  return *cache;
+}
+}  // namespace
+
+void* pinned_host_allocate(std::size_t bytes, const std::string& what) {
+  if (bytes == 0) bytes = 1;
+  PinnedBlockCache& cache = pinned_block_cache();
+  {
+    std::lock_guard<std::mutex> lock(cache.mutex);
+    const auto reusable = cache.free_blocks.find(bytes);
+    if (reusable != cache.free_blocks.end()) {
+      void* pointer = reusable->second;
+      cache.free_blocks.erase(reusable);
+      return pointer;
+    }
+  }
+#ifdef ARMNET_WITH_CUDA
+  if (cuda_available()) {  // page-locked memory needs a GPU
+    void* pointer = nullptr;
+    const cudaError_t status = cudaHostAlloc(&pointer, bytes, cudaHostAllocDefault);
+    if (status != cudaSuccess) {
+      cudaGetLastError();
+      throw Error(str_cat("out of memory: cannot allocate ", bytes, " bytes of pinned host memory for ", what,
+                          " (", cudaGetErrorString(status), ")"));
+    }
+    return pointer;
+  }
+#endif
+  return device_allocate(Device::CPU, bytes, what);
+}
+
+void pinned_host_free(void* pointer, std::size_t bytes) noexcept {
+  if (pointer == nullptr) return;
+  if (bytes == 0) bytes = 1;
+  PinnedBlockCache& cache = pinned_block_cache();
+  try {
+    std::lock_guard<std::mutex> lock(cache.mutex);
+    cache.free_blocks.emplace(bytes, pointer);
+  } catch (...) {  // no memory for the cache entry: really free it
+#ifdef ARMNET_WITH_CUDA
+    if (cuda_available()) {
+      cudaFreeHost(pointer);
+      return;
+    }
+#endif
+    device_free(Device::CPU, pointer);
+  }
 }
 
 void device_copy(void* destination, Device destination_device, const void* source,

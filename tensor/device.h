@@ -30,6 +30,16 @@ std::string library_versions();
 // 64-byte aligned.
 void* device_allocate(Device device, std::size_t bytes, const std::string& what);
 void device_free(Device device, void* pointer) noexcept;
+// Host memory for batches bound for a GPU, recycled: page-locked ("pinned",
+// cudaHostAlloc) when CUDA is built and a GPU is present, so that copies to
+// the GPU are faster and can be asynchronous; ordinary 64-byte-aligned host
+// memory otherwise. Freed blocks are kept and handed out again to the next
+// allocation of the same size (never returned before the process exits):
+// cudaHostAlloc is slow, cudaFreeHost waits for the GPU, and fresh large
+// host blocks cost a page fault per 4 KiB on first touch. Memory held is
+// the peak in use. Free with pinned_host_free only.
+void* pinned_host_allocate(std::size_t bytes, const std::string& what);
+void pinned_host_free(void* pointer, std::size_t bytes) noexcept;
 // Copies `bytes` between any two devices (host<->device, device<->device).
 void device_copy(void* destination, Device destination_device, const void* source,
                  Device source_device, std::size_t bytes);

@@ -22,26 +22,44 @@ std::int64_t shape_numel(const Shape& shape) {
   return count;
 }
 
-Storage::Storage(std::size_t bytes, Device device, const std::string& what)
-    : data_(device_allocate(device, bytes, what)), bytes_(bytes), device_(device) {}
+Storage::Storage(std::size_t bytes, Device device, const std::string& what, bool pinned)
+    : data_(nullptr), bytes_(bytes), device_(device), pinned_(pinned) {
+  check(!pinned || device == Device::CPU, "pinned memory is host memory: cannot pin ", what, " on ",
+        device_name(device));
+  data_ = pinned ? pinned_host_allocate(bytes, what) : device_allocate(device, bytes, what);
+}
 
-Storage::~Storage() { device_free(device_, data_); }
+Storage::~Storage() {
+  if (pinned_) {
+    pinned_host_free(data_, bytes_);
+  } else {
+    device_free(device_, data_);
+  }
+}
 
 TensorImpl& Tensor::impl() const {
   check(impl_ != nullptr, "use of an undefined tensor");
   return *impl_;
 }
 
-Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+// A tensor over new, uninitialised Storage.
+static Tensor allocate_tensor(const Shape& shape, DType dtype, Device device, bool pinned) {
   for (std::int64_t size : shape) check(size >= 0, "tensor shape ", shape_str(shape), " has a negative size");
   auto impl = std::make_shared<TensorImpl>();
   impl->shape = shape;
   impl->dtype = dtype;
   impl->device = device;
   const std::size_t bytes = static_cast<std::size_t>(shape_numel(shape)) * dtype_size(dtype);
-  impl->storage = std::make_shared<Storage>(bytes, device, str_cat("a ", dtype_name(dtype), shape_str(shape), " tensor"));
+  impl->storage = std::make_shared<Storage>(bytes, device, str_cat("a ", dtype_name(dtype), shape_str(shape), " tensor"),
+                                            pinned);
   return Tensor(std::move(impl));
 }
+
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+  return allocate_tensor(shape, dtype, device, false);
+}
+
+Tensor Tensor::empty_pinned(const Shape& shape, DType dtype) { return allocate_tensor(shape, dtype, Device::CPU, true); }
 
 // Converts n elements between any two dtypes on the host. Floating to int64
 // truncates toward zero (as a C cast); float16/bfloat16 round to nearest even.

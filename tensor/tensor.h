@@ -25,20 +25,23 @@ std::string shape_str(const Shape& shape);  // "[2, 3, 4]"
 std::int64_t shape_numel(const Shape& shape);
 
 // Owns bytes on one device; freed when the last Tensor that views it goes.
+// `pinned` (CPU only): the bytes come from pinned_host_allocate.
 class Storage {
  public:
-  Storage(std::size_t bytes, Device device, const std::string& what);
+  Storage(std::size_t bytes, Device device, const std::string& what, bool pinned = false);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
   void* data() const { return data_; }
   std::size_t bytes() const { return bytes_; }
   Device device() const { return device_; }
+  bool pinned() const { return pinned_; }
 
  private:
   void* data_;
   std::size_t bytes_;
   Device device_;
+  bool pinned_;
 };
 
 namespace autograd {
@@ -74,6 +77,9 @@ class Tensor {
   static Tensor from_vector(const std::vector<double>& values, const Shape& shape,
                             DType dtype = DType::Float32);
   static Tensor scalar(double value, DType dtype = DType::Float32);  // shape []
+  // A CPU tensor in pinned host memory (see pinned_host_allocate), for data
+  // that is copied to a GPU; ordinary memory in builds without CUDA.
+  static Tensor empty_pinned(const Shape& shape, DType dtype = DType::Float32);
   static Tensor empty_like(const Tensor& other);
   static Tensor zeros_like(const Tensor& other);
 

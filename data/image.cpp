@@ -1,0 +1,352 @@
+#include "data/image.h"
+
+#include <stb/stb_image.h>
+#include <stb/stb_image_write.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <climits>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "tensor/error.h"
+
+namespace armnet {
+
+Image::Image(int width, int height) : width(width), height(height) {
+  check(width >= 0 && height >= 0, "Image: negative size ", width, "x", height);
+  pixels.assign(static_cast<std::size_t>(width) * height * 3, 0);
+}
+
+// ---- decoding ------------------------------------------------------------
+
+namespace {
+
+bool starts_with(const std::uint8_t* bytes, std::size_t size, const std::uint8_t* prefix, std::size_t length) {
+  return size >= length && std::memcmp(bytes, prefix, length) == 0;
+}
+
+const std::uint8_t kJpegSignature[] = {0xFF, 0xD8, 0xFF};
+const std::uint8_t kPngSignature[] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+
+// stb_image decodes some truncated JPEGs without complaint (missing data reads
+// as zeros), so completeness is checked first: walk the marker segments to the
+// first start-of-scan, then require an end-of-image marker (FF D9) after it.
+// (In entropy-coded data a 0xFF byte is always followed by 00 or a restart
+// marker, so FF D9 there is the real end. An EXIF thumbnail's FF D9 comes
+// before the first scan and does not count.)
+void check_jpeg_complete(const std::uint8_t* bytes, std::size_t size, const std::string& name) {
+  std::size_t position = 2;  // after SOI
+  std::size_t start_of_scan = 0;
+  while (position + 1 < size) {
+    check(bytes[position] == 0xFF, name, ": corrupt JPEG (bad marker at byte ", position, ")");
+    const std::uint8_t marker = bytes[position + 1];
+    if (marker == 0xFF) {  // fill byte
+      ++position;
+      continue;
+    }
+    if (marker == 0xDA) {
+      start_of_scan = position;
+      break;
+    }
+    check(marker != 0xD9, name, ": corrupt JPEG (end of image before any image data)");
+    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {  // markers without a length
+      position += 2;
+      continue;
+    }
+    check(position + 3 < size, name, ": truncated JPEG (ends inside its header)");
+    const std::size_t length = (static_cast<std::size_t>(bytes[position + 2]) << 8) | bytes[position + 3];
+    check(length >= 2, name, ": corrupt JPEG (segment length ", length, " at byte ", position, ")");
+    position += 2 + length;
+  }
+  check(start_of_scan != 0, name, ": truncated JPEG (no image data)");
+  for (std::size_t i = size - 1; i > start_of_scan + 1; --i) {
+    if (bytes[i] == 0xD9 && bytes[i - 1] == 0xFF) return;
+  }
+  throw Error(str_cat(name, ": truncated JPEG (no end-of-image marker)"));
+}
+
+// A PNG ends with an empty IEND chunk: length 0, then "IEND".
+void check_png_complete(const std::uint8_t* bytes, std::size_t size, const std::string& name) {
+  const std::uint8_t end_chunk[] = {0, 0, 0, 0, 'I', 'E', 'N', 'D'};
+  const std::uint8_t* found = std::search(bytes + sizeof(kPngSignature), bytes + size, std::begin(end_chunk),
+                                          std::end(end_chunk));
+  check(found != bytes + size, name, ": truncated PNG (no IEND chunk)");
+}
+
+}  // namespace
+
+Image decode_image_bytes(const std::uint8_t* bytes, std::size_t size, const std::string& name) {
+  check(size > 0, name, ": empty file (0 bytes)");
+  check(size <= static_cast<std::size_t>(INT_MAX), name, ": ", size, " bytes is too large for an image");
+  if (starts_with(bytes, size, kJpegSignature, sizeof(kJpegSignature))) {
+    check_jpeg_complete(bytes, size, name);
+  } else if (starts_with(bytes, size, kPngSignature, sizeof(kPngSignature))) {
+    check_png_complete(bytes, size, name);
+  } else {
+    throw Error(str_cat(name, ": not a JPEG or PNG image"));
+  }
+  const int length = static_cast<int>(size);
+  int width = 0, height = 0, channels = 0;
+  if (!stbi_info_from_memory(bytes, length, &width, &height, &channels)) {
+    throw Error(str_cat(name, ": corrupt image (", stbi_failure_reason(), ")"));
+  }
+  check(width > 0 && height > 0 && width <= kMaxImageSide && height <= kMaxImageSide, name,
+        ": corrupt image (absurd dimensions ", width, "x", height, ", the limit is ", kMaxImageSide, " a side)");
+  // Three channels requested: stb_image turns gray into RGB and drops alpha.
+  std::uint8_t* decoded = stbi_load_from_memory(bytes, length, &width, &height, &channels, 3);
+  if (decoded == nullptr) throw Error(str_cat(name, ": corrupt image (", stbi_failure_reason(), ")"));
+  Image image;
+  image.width = width;
+  image.height = height;
+  image.pixels.assign(decoded, decoded + static_cast<std::size_t>(width) * height * 3);
+  stbi_image_free(decoded);
+  return image;
+}
+
+Image decode_image(const std::string& path) {
+  std::error_code status_error;
+  const std::filesystem::file_status status = std::filesystem::status(path, status_error);
+  if (status_error) throw Error(str_cat("cannot open image ", path, ": ", status_error.message()));
+  check(std::filesystem::is_regular_file(status), "cannot open image ", path, ": not a regular file");
+  std::ifstream file(path, std::ios::binary | std::ios::ate);
+  if (!file) throw Error(str_cat("cannot open image ", path, ": ", std::strerror(errno)));
+  const std::streamoff size = file.tellg();
+  check(size >= 0, "cannot read image ", path);
+  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(size));
+  file.seekg(0);
+  if (size > 0 && !file.read(reinterpret_cast<char*>(bytes.data()), size)) {
+    throw Error(str_cat("cannot read image ", path, ": ", std::strerror(errno)));
+  }
+  return decode_image_bytes(bytes.data(), bytes.size(), path);
+}
+
+// ---- encoding --------------------------------------------------------------
+
+namespace {
+
+void append_bytes(void* context, void* data, int size) {
+  auto* out = static_cast<std::vector<std::uint8_t>*>(context);
+  const auto* begin = static_cast<const std::uint8_t*>(data);
+  out->insert(out->end(), begin, begin + size);
+}
+
+void check_writable(const Image& image, const std::string& path) {
+  check(image.width > 0 && image.height > 0, "cannot write ", path, ": empty image ", image.width, "x",
+        image.height);
+  check(image.pixels.size() == static_cast<std::size_t>(image.width) * image.height * 3, "cannot write ", path,
+        ": ", image.pixels.size(), " bytes do not make an RGB image of ", image.width, "x", image.height);
+}
+
+// Writes `bytes` to a temporary file beside `path` and renames it over
+// `path`, so that a reader never sees a half-written file.
+void write_file_atomically(const std::string& path, const std::vector<std::uint8_t>& bytes) {
+  static std::atomic<std::uint64_t> counter{0};
+  const std::string temporary = str_cat(path, ".tmp-", ::getpid(), "-", counter++);
+  {
+    std::ofstream file(temporary, std::ios::binary | std::ios::trunc);
+    if (!file) throw Error(str_cat("cannot write ", temporary, ": ", std::strerror(errno)));
+    file.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    file.close();
+    if (!file) {
+      std::filesystem::remove(temporary);
+      throw Error(str_cat("cannot write ", temporary, ": ", std::strerror(errno)));
+    }
+  }
+  std::error_code error;
+  std::filesystem::rename(temporary, path, error);
+  if (error) {
+    std::filesystem::remove(temporary);
+    throw Error(str_cat("cannot rename ", temporary, " to ", path, ": ", error.message()));
+  }
+}
+
+}  // namespace
+
+void write_jpeg(const std::string& path, const Image& image, int quality) {
+  check_writable(image, path);
+  check(quality >= 1 && quality <= 100, "write_jpeg ", path, ": quality ", quality, " is outside 1..100");
+  std::vector<std::uint8_t> bytes;
+  check(stbi_write_jpg_to_func(append_bytes, &bytes, image.width, image.height, 3, image.pixels.data(), quality),
+        "cannot encode ", path, " as JPEG");
+  write_file_atomically(path, bytes);
+}
+
+void write_png(const std::string& path, const Image& image) {
+  check_writable(image, path);
+  std::vector<std::uint8_t> bytes;
+  check(stbi_write_png_to_func(append_bytes, &bytes, image.width, image.height, 3, image.pixels.data(),
+                               image.width * 3),
+        "cannot encode ", path, " as PNG");
+  write_file_atomically(path, bytes);
+}
+
+// ---- PIL's bilinear resize ---------------------------------------------------
+
+namespace {
+
+// PIL keeps resampling weights in fixed point with 22 fractional bits
+// (32 bits - 8 for the pixel - 2 for overflow).
+constexpr int kPrecisionBits = 22;
+constexpr std::int32_t kRoundingOffset = 1 << (kPrecisionBits - 1);
+
+double triangle(double x) {
+  x = std::fabs(x);
+  return x < 1.0 ? 1.0 - x : 0.0;
+}
+
+// PIL's precompute_coeffs + normalize_coeffs_8bpc for the bilinear filter,
+// with the same floating-point operations in the same order so that the
+// weights are bit-identical: output i is centred on input coordinate
+// (i + 0.5) * scale; when downscaling the triangle is stretched by the scale
+// (antialiasing); weights are normalised to sum 1, then rounded to fixed point.
+// Then every output gets the same number of taps (the most any needs): the
+// extra weights are zero, and a span that would pass the last input is
+// moved left, its weights with it.
+BilinearResizer::Axis bilinear_axis(int in_size, int out_size) {
+  const double scale = static_cast<double>(in_size) / out_size;
+  const double filter_scale = std::max(scale, 1.0);
+  const double support = 1.0 * filter_scale;
+  const double inverse_filter_scale = 1.0 / filter_scale;
+  const int max_taps = static_cast<int>(std::ceil(support)) * 2 + 1;
+  std::vector<int> firsts(out_size), counts(out_size);
+  std::vector<std::int32_t> fixed_weights(static_cast<std::size_t>(out_size) * max_taps, 0);
+  std::vector<double> weights(max_taps);
+  for (int i = 0; i < out_size; ++i) {
+    const double center = (i + 0.5) * scale;
+    const int first = std::max(static_cast<int>(center - support + 0.5), 0);
+    const int last = std::min(static_cast<int>(center + support + 0.5), in_size);  // exclusive
+    const int count = last - first;
+    double sum = 0.0;
+    for (int t = 0; t < count; ++t) {
+      weights[t] = triangle((t + first - center + 0.5) * inverse_filter_scale);
+      sum += weights[t];
+    }
+    for (int t = 0; t < count; ++t) {
+      const double weight = sum != 0.0 ? weights[t] / sum : weights[t];
+      const double fixed = weight * (1 << kPrecisionBits);
+      fixed_weights[static_cast<std::size_t>(i) * max_taps + t] =
+          static_cast<std::int32_t>(weight < 0 ? -0.5 + fixed : 0.5 + fixed);
+    }
+    firsts[i] = first;
+    counts[i] = count;
+  }
+  BilinearResizer::Axis axis;
+  axis.in_size = in_size;
+  axis.out_size = out_size;
+  axis.taps = *std::max_element(counts.begin(), counts.end());
+  axis.first.resize(out_size);
+  axis.weights.assign(static_cast<std::size_t>(out_size) * axis.taps, 0);
+  for (int i = 0; i < out_size; ++i) {
+    const int shift = std::max(firsts[i] + axis.taps - in_size, 0);
+    axis.first[i] = firsts[i] - shift;
+    for (int t = 0; t < counts[i]; ++t) {
+      axis.weights[static_cast<std::size_t>(i) * axis.taps + shift + t] =
+          fixed_weights[static_cast<std::size_t>(i) * max_taps + t];
+    }
+  }
+  return axis;
+}
+
+// A fixed-point sum (with PIL's rounding offset already in it) back to uint8.
+std::uint8_t fixed_to_uint8(std::int32_t sum) {
+  return static_cast<std::uint8_t>(std::clamp(sum >> kPrecisionBits, 0, 255));
+}
+
+// Horizontal pass of one row: each output pixel's R, G, B is the weighted sum
+// of `taps` neighbouring input pixels. kTaps > 0 fixes the count at compile
+// time (2 when upscaling, the data pipeline's case); 0 reads it from the axis.
+template <int kTaps>
+void resample_row(const std::uint8_t* in_row, const BilinearResizer::Axis& axis, std::uint8_t* out_row) {
+  const int taps = kTaps > 0 ? kTaps : axis.taps;
+  const int* first = axis.first.data();
+  const std::int32_t* weights = axis.weights.data();
+  for (int x = 0; x < axis.out_size; ++x, weights += taps) {
+    const std::uint8_t* source = in_row + static_cast<std::size_t>(first[x]) * 3;
+    std::int32_t red = kRoundingOffset, green = kRoundingOffset, blue = kRoundingOffset;
+    for (int t = 0; t < taps; ++t) {
+      red += source[3 * t + 0] * weights[t];
+      green += source[3 * t + 1] * weights[t];
+      blue += source[3 * t + 2] * weights[t];
+    }
+    out_row[3 * x + 0] = fixed_to_uint8(red);
+    out_row[3 * x + 1] = fixed_to_uint8(green);
+    out_row[3 * x + 2] = fixed_to_uint8(blue);
+  }
+}
+
+}  // namespace
+
+void BilinearResizer::begin(const Image& image, int width, int height) {
+  check(image.width > 0 && image.height > 0, "resize_bilinear: empty input image");
+  check(width > 0 && height > 0 && width <= kMaxImageSide && height <= kMaxImageSide,
+        "resize_bilinear: bad output size ", width, "x", height);
+  if (horizontal_.in_size != image.width || horizontal_.out_size != width) {
+    horizontal_ = bilinear_axis(image.width, width);
+  }
+  if (vertical_.in_size != image.height || vertical_.out_size != height) {
+    vertical_ = bilinear_axis(image.height, height);
+  }
+  source_ = &image;
+  // As PIL: a pass whose size does not change is skipped (it would be the
+  // identity), and the horizontal pass only computes the rows the vertical
+  // pass reads.
+  resize_rows_ = width != image.width;
+  resize_columns_ = height != image.height;
+  row_begin_ = 0;
+  if (resize_rows_) {
+    row_begin_ = resize_columns_ ? vertical_.first.front() : 0;
+    const int row_end = resize_columns_ ? vertical_.first.back() + vertical_.taps : image.height;
+    if (rows_.width != width || rows_.height != row_end - row_begin_) rows_ = Image(width, row_end - row_begin_);
+    for (int y = row_begin_; y < row_end; ++y) {
+      if (horizontal_.taps == 2) {
+        resample_row<2>(image.row(y), horizontal_, rows_.row(y - row_begin_));
+      } else {
+        resample_row<0>(image.row(y), horizontal_, rows_.row(y - row_begin_));
+      }
+    }
+  }
+}
+
+void BilinearResizer::output_row(int y, std::uint8_t* out_row) {
+  check(source_ != nullptr && y >= 0 && y < vertical_.out_size, "BilinearResizer: row ", y, " without begin()");
+  const Image& rows = resize_rows_ ? rows_ : *source_;
+  const std::size_t row_bytes = static_cast<std::size_t>(rows.width) * 3;
+  if (!resize_columns_) {
+    std::copy(rows.row(y), rows.row(y) + row_bytes, out_row);
+    return;
+  }
+  // Vertical pass: the weighted sum of count[y] whole rows, accumulated a row
+  // at a time (loops over contiguous bytes that the compiler vectorises).
+  sums_.resize(row_bytes);
+  std::int32_t* sums = sums_.data();  // a local pointer: out_row cannot alias it, so the loops vectorise
+  const std::int32_t* weights = &vertical_.weights[static_cast<std::size_t>(y) * vertical_.taps];
+  const std::uint8_t* source = rows.row(vertical_.first[y] - row_begin_);
+  for (std::size_t i = 0; i < row_bytes; ++i) sums[i] = kRoundingOffset + source[i] * weights[0];
+  for (int t = 1; t < vertical_.taps; ++t) {
+    source = rows.row(vertical_.first[y] - row_begin_ + t);
+    const std::int32_t weight = weights[t];
+    for (std::size_t i = 0; i < row_bytes; ++i) sums[i] += source[i] * weight;
+  }
+  for (std::size_t i = 0; i < row_bytes; ++i) out_row[i] = fixed_to_uint8(sums[i]);
+}
+
+void BilinearResizer::resize(const Image& image, int width, int height, Image& out) {
+  check(&image != &out, "BilinearResizer::resize: the output cannot be the input");
+  begin(image, width, height);
+  if (out.width != width || out.height != height) out = Image(width, height);
+  for (int y = 0; y < height; ++y) output_row(y, out.row(y));
+}
+
+Image resize_bilinear(const Image& image, int width, int height) {
+  BilinearResizer resizer;
+  Image out;
+  resizer.resize(image, width, height, out);
+  return out;
+}
+
+}  // namespace armnet

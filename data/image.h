@@ -1,0 +1,91 @@
+// Images in memory (RGB, 8 bits, HWC), their decoding and encoding, and the
+// bilinear resize of the data pipeline.
+//
+// Decoding is stb_image (JPEG and PNG only); every failure throws
+// armnet::Error naming the file: a zero-byte file, a file that is not a JPEG
+// or PNG, a corrupt or truncated one, absurd dimensions. Grayscale, gray+alpha
+// and RGBA images become RGB (alpha is dropped, as PIL's convert("RGB")).
+//
+// resize_bilinear() is PIL's Image.resize(size, BILINEAR) on an RGB image,
+// bit for bit: a separable triangle filter with half-pixel centres whose
+// support is scaled by the reduction factor when downscaling (PIL's
+// antialiasing), coefficients in 22-bit fixed point, the horizontal pass first
+// and its result rounded to uint8 before the vertical pass. When upscaling
+// (100 -> 224) this is plain bilinear interpolation with half-pixel centres
+// and clamped edges, rounded to uint8.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace armnet {
+
+struct Image {
+  int width = 0;
+  int height = 0;
+  std::vector<std::uint8_t> pixels;  // height * width * 3 bytes, row-major RGB
+
+  Image() = default;
+  Image(int width, int height);  // zero-filled
+  std::uint8_t* row(int y) { return pixels.data() + static_cast<std::size_t>(y) * width * 3; }
+  const std::uint8_t* row(int y) const { return pixels.data() + static_cast<std::size_t>(y) * width * 3; }
+};
+
+// The largest width or height decode_image accepts: anything larger in a
+// face data set is a corrupt header.
+constexpr int kMaxImageSide = 16384;
+
+// Reads and decodes a JPEG or PNG file to RGB.
+Image decode_image(const std::string& path);
+// Decodes the encoded bytes of a JPEG or PNG; `name` is the file named in
+// errors.
+Image decode_image_bytes(const std::uint8_t* bytes, std::size_t size, const std::string& name);
+
+// Writes `image` as a baseline JPEG (quality 1..100) or PNG. The file appears
+// atomically: the bytes go to a temporary file beside it that is then renamed.
+void write_jpeg(const std::string& path, const Image& image, int quality = 95);
+void write_png(const std::string& path, const Image& image);
+
+// PIL's bilinear resize (see above) to width x height.
+Image resize_bilinear(const Image& image, int width, int height);
+
+// The same resize for a stream of images: the weight tables are kept while
+// the sizes stay the same, the scratch rows are reused, and the output can be
+// taken one row at a time (so the data pipeline normalises each row while it
+// is still in cache). One per thread.
+class BilinearResizer {
+ public:
+  // Prepares the resize of `image` to width x height and runs the horizontal
+  // pass. `image` must stay alive and unchanged until the last output_row.
+  void begin(const Image& image, int width, int height);
+  // Writes output row y (width * 3 bytes, RGB) of the vertical pass.
+  void output_row(int y, std::uint8_t* out_row);
+  // begin() + every row into `out` (reallocated only when its size changes).
+  void resize(const Image& image, int width, int height, Image& out);
+
+  // One axis of the separable resize: output index i is the weighted sum of
+  // the inputs first[i] .. first[i] + taps - 1 with the fixed-point weights
+  // weights[i * taps + 0 .. taps - 1] (PIL's 22 fractional bits; zeros pad
+  // the outputs that need fewer inputs, so every output has `taps`).
+  struct Axis {
+    int in_size = 0;
+    int out_size = 0;
+    int taps = 0;
+    std::vector<int> first;
+    std::vector<std::int32_t> weights;
+  };
+
+ private:
+  Axis horizontal_;
+  Axis vertical_;
+  const Image* source_ = nullptr;
+  bool resize_rows_ = false;     // width changes: the horizontal pass runs
+  bool resize_columns_ = false;  // height changes: the vertical pass runs
+  int row_begin_ = 0;            // the first source row the vertical pass reads
+  Image rows_;                   // the horizontal pass of rows row_begin_ ..
+  std::vector<std::int32_t> sums_;
+};
+
+}  // namespace armnet
