@@ -1,0 +1,466 @@
+// Parity with the reference, number for number: armnet's ResNet18_ARM and
+// ResNet18 against fixtures that PyTorch computed (tools/make_fixtures.py,
+// docs/parity.md).
+//
+// Both sides fill the weights and inputs from the same deterministic formula
+// (below; bit-identical in float64), run one forward and one backward pass of
+// the mean cross-entropy, in training mode, or in evaluation mode after
+// calibration passes, and compare:
+// - float64: logits, loss, every gradient's norm and strided sample, and the
+//   running statistics after the pass agree with PyTorch's float64 run to
+//   1e-9 relative per tensor. This proves the semantics op for op.
+// - float32: armnet's distance from the float64 result is at most
+//   max(10 x PyTorch's own float32 distance, 1e-5), per tensor (PyTorch's:
+//   the largest of 16 float32 runs, see docs/parity.md). For logits and
+//   loss the float64 reference is the fixture itself; for gradients and
+//   buffers (the fixture holds only norms and samples) it is armnet's own
+//   float64 result, which the first check ties to the fixture within 1e-9.
+// A last test drives `armnet dump-grads` end to end against a fixture.
+#define BOOST_TEST_MODULE parity
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/test/data/test_case.hpp>
+#include <boost/test/unit_test.hpp>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <map>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "autograd/functional.h"
+#include "layers/resnet_arm.h"
+#include "tensor/io/safetensors.h"
+
+using namespace armnet;
+namespace fs = std::filesystem;
+
+namespace {
+
+// ---- the formula (the same as tools/make_fixtures.py) ---------------------------
+
+constexpr int kNumClasses = 7;
+constexpr int kSampleCount = 16;
+constexpr double kFloat64Tolerance = 1e-9;
+constexpr double kFloat32Factor = 10.0;
+constexpr double kFloat32Floor = 1e-5;
+
+std::uint32_t fnv1a32(const std::string& name) {
+  std::uint32_t hash = 2166136261u;
+  for (unsigned char byte : name) hash = (hash ^ byte) * 16777619u;
+  return hash;
+}
+
+// u(name, i) in [-1, 1): MurmurHash3's finaliser of h(name) + i * 0x9E3779B9,
+// mod 2^32, scaled exactly.
+double formula_uniform(std::uint32_t name_hash, std::int64_t index) {
+  std::uint32_t x = name_hash + static_cast<std::uint32_t>(index) * 0x9E3779B9u;
+  x ^= x >> 16;
+  x *= 0x85EBCA6Bu;
+  x ^= x >> 13;
+  x *= 0xC2B2AE35u;
+  x ^= x >> 16;
+  return static_cast<double>(x) / 4294967296.0 * 2.0 - 1.0;
+}
+
+// State-dict entry `name` of `shape` holds offset + scale * u(name, i) at
+// flat index i (see make_fixtures.py).
+struct FormulaRule {
+  double offset, scale;
+};
+
+FormulaRule formula_rule(const std::string& name, const Shape& shape) {
+  const std::string leaf = name.substr(name.rfind('.') + 1);
+  const double fan_in = shape.empty() ? 1.0 : static_cast<double>(shape_numel(shape) / shape[0]);
+  if (leaf == "running_mean") return {0.0, 0.0};
+  if (leaf == "running_var") return {1.0, 0.0};
+  if (leaf == "alpha") return {1.0, -0.3};
+  if (leaf == "bias") return {0.0, 0.1};
+  if (leaf == "weight" && shape.size() == 4) return {0.0, std::sqrt(6.0 / fan_in)};
+  if (leaf == "weight" && shape.size() == 2) return {0.0, 1.0 / std::sqrt(fan_in)};
+  if (leaf == "weight" && shape.size() == 1) return {1.0, 0.1};
+  throw Error(str_cat("parity formula: no rule for '", name, "' ", shape_str(shape)));
+}
+
+// Writes the formula into every parameter and buffer of a float64 model.
+void fill_formula(Module& model) {
+  for (auto& [name, tensor] : model.state_dict()) {
+    if (tensor.dtype() == DType::Int64) {
+      tensor.data<std::int64_t>()[0] = 0;  // num_batches_tracked, shape []
+      continue;
+    }
+    const FormulaRule rule = formula_rule(name, tensor.shape());
+    const std::uint32_t hash = fnv1a32(name);
+    double* data = tensor.data<double>();
+    for (std::int64_t i = 0; i < tensor.numel(); ++i) data[i] = rule.offset + rule.scale * formula_uniform(hash, i);
+  }
+}
+
+Tensor formula_input(std::int64_t batch, std::int64_t size, DType dtype) {
+  const std::uint32_t hash = fnv1a32("input");
+  std::vector<double> values(static_cast<std::size_t>(batch * 3 * size * size));
+  for (std::size_t i = 0; i < values.size(); ++i)
+    values[i] = std::sqrt(3.0) * formula_uniform(hash, static_cast<std::int64_t>(i));
+  return Tensor::from_vector(values, {batch, 3, size, size}, dtype);
+}
+
+Tensor formula_target(std::int64_t batch) {
+  std::vector<double> values;
+  for (std::int64_t n = 0; n < batch; ++n) values.push_back(static_cast<double>(n % kNumClasses));
+  return Tensor::from_vector(values, {batch}, DType::Int64);
+}
+
+// ---- one pass, as the fixtures ran it --------------------------------------------
+
+struct FixtureSpec {
+  std::string architecture;
+  int image_size;
+  int batch;
+  bool eval;
+
+  std::string name() const { return str_cat(architecture, "_", image_size, "_b", batch, eval ? "_eval" : "_train"); }
+};
+
+std::ostream& operator<<(std::ostream& out, const FixtureSpec& spec) { return out << spec.name(); }
+
+// The fixtures tools/make_fixtures.py writes (its CONFIGURATIONS, each in
+// training and evaluation mode).
+const std::vector<FixtureSpec> kFixtures = {
+    {"arm", 112, 2, false},      {"arm", 112, 2, true},      {"arm", 112, 4, false},      {"arm", 112, 4, true},
+    {"resnet18", 112, 2, false}, {"resnet18", 112, 2, true}, {"resnet18", 112, 4, false}, {"resnet18", 112, 4, true},
+    {"arm", 224, 2, false},      {"arm", 224, 2, true},      {"arm", 224, 4, false},      {"arm", 224, 4, true},
+    {"resnet18", 224, 2, false}, {"resnet18", 224, 2, true}, {"resnet18", 224, 4, false}, {"resnet18", 224, 4, true},
+};
+
+fs::path fixture_directory() { return fs::path(__FILE__).parent_path() / "fixtures"; }
+
+std::map<std::string, Tensor> read_fixture(const std::string& name) {
+  const NamedTensors tensors = read_safetensors((fixture_directory() / (name + ".safetensors")).string());
+  return std::map<std::string, Tensor>(tensors.begin(), tensors.end());
+}
+
+const Tensor& fixture_tensor(const std::map<std::string, Tensor>& fixture, const std::string& key) {
+  const auto found = fixture.find(key);
+  check(found != fixture.end(), "the fixture has no '", key, "'");
+  return found->second;
+}
+
+// A model of the fixture's architecture and size with the formula's weights,
+// in `dtype`.
+std::shared_ptr<Classifier> make_formula_model(const std::string& architecture, int image_size, DType dtype) {
+  ModelOptions options;
+  options.architecture = architecture;
+  options.image_size = image_size;
+  const std::shared_ptr<Classifier> model = make_model(options);
+  model->to(DType::Float64);
+  fill_formula(*model);
+  model->to(dtype);  // float32: each float64 value rounded once, as PyTorch's .float()
+  return model;
+}
+
+struct PassResult {
+  Tensor logits, loss;
+  NamedTensors gradients;  // per parameter
+  NamedTensors buffers;    // after the pass
+  double seconds = 0.0;
+};
+
+PassResult run_pass(const FixtureSpec& spec, int calibration_passes, DType dtype) {
+  const auto start = std::chrono::steady_clock::now();
+  const std::shared_ptr<Classifier> model = make_formula_model(spec.architecture, spec.image_size, dtype);
+  const Tensor images = formula_input(spec.batch, spec.image_size, dtype);
+  model->train();
+  {
+    autograd::NoGradGuard no_grad;
+    for (int pass = 0; pass < calibration_passes; ++pass) model->forward(images);
+  }
+  model->train(!spec.eval);
+  PassResult result;
+  result.logits = model->forward(images);
+  result.loss = cross_entropy(result.logits, formula_target(spec.batch));
+  result.loss.backward();
+  result.logits = result.logits.detach();
+  result.loss = result.loss.detach();
+  for (const auto& [name, parameter] : model->named_parameters()) {
+    BOOST_TEST_REQUIRE(parameter.grad().defined(), name << " got no gradient");
+    result.gradients.emplace_back(name, parameter.grad());
+  }
+  result.buffers = model->named_buffers();
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return result;
+}
+
+// ---- distances --------------------------------------------------------------------
+
+double norm(const std::vector<double>& values) {
+  double sum = 0.0;
+  for (double v : values) sum += v * v;
+  return std::sqrt(sum);
+}
+
+// | ||a|| - expected_norm | / expected_norm.
+double norm_difference(const Tensor& tensor, double expected_norm) {
+  return std::abs(norm(tensor.to_vector()) - expected_norm) / expected_norm;
+}
+
+// ||a - b|| / ||b|| (b the reference; a tiny floor keeps an all-zero b finite).
+double relative_distance(const std::vector<double>& a, const std::vector<double>& b) {
+  BOOST_TEST_REQUIRE(a.size() == b.size());
+  std::vector<double> difference(a.size());
+  for (std::size_t i = 0; i < a.size(); ++i) difference[i] = a[i] - b[i];
+  return norm(difference) / std::max(norm(b), std::numeric_limits<double>::min());
+}
+
+// The fixture's strided sample: flat[j * stride] for j < min(16, numel),
+// stride = max(1, numel / 16).
+std::vector<double> strided_sample(const Tensor& tensor) {
+  const std::vector<double> flat = tensor.to_vector();
+  const std::size_t stride = std::max<std::size_t>(1, flat.size() / kSampleCount);
+  std::vector<double> sample;
+  for (std::size_t i = 0; i < flat.size() && sample.size() < kSampleCount; i += stride) sample.push_back(flat[i]);
+  return sample;
+}
+
+// Tracks the worst per-tensor float64 error of one fixture, for the report.
+struct Worst {
+  double value = 0.0;
+  std::string what;
+  void update(double candidate, const std::string& name) {
+    if (candidate > value) {
+      value = candidate;
+      what = name;
+    }
+  }
+};
+
+void expect_float64_close(double distance, const std::string& what, Worst& worst) {
+  BOOST_TEST(distance <= kFloat64Tolerance, what << ": relative distance " << distance << " from PyTorch's float64");
+  worst.update(distance, what);
+}
+
+// ---- the float64 comparison ----------------------------------------------------------
+
+void compare_float64(const std::map<std::string, Tensor>& fixture, const PassResult& result, int calibration_passes,
+                     bool eval) {
+  Worst worst;
+  expect_float64_close(relative_distance(result.logits.to_vector(), fixture_tensor(fixture, "logits").to_vector()),
+                       "logits", worst);
+  expect_float64_close(relative_distance(result.loss.to_vector(), fixture_tensor(fixture, "loss").to_vector()), "loss",
+                       worst);
+  std::size_t gradient_keys = 0, buffer_keys = 0;
+  for (const auto& [key, tensor] : fixture) {
+    gradient_keys += key.rfind("gradnorm.", 0) == 0;
+    buffer_keys += key.rfind("afternorm.", 0) == 0;
+  }
+  BOOST_TEST(result.gradients.size() == gradient_keys, "the fixture has a gradient for every parameter and no more");
+  for (const auto& [name, gradient] : result.gradients) {
+    const double expected_norm = fixture_tensor(fixture, "gradnorm." + name).item();
+    expect_float64_close(norm_difference(gradient, expected_norm), "norm of grad " + name, worst);
+    expect_float64_close(
+        relative_distance(strided_sample(gradient), fixture_tensor(fixture, "gradsample." + name).to_vector()),
+        "sample of grad " + name, worst);
+  }
+  std::size_t floating_buffers = 0;
+  const std::int64_t expected_count = calibration_passes + (eval ? 0 : 1);
+  for (const auto& [name, buffer] : result.buffers) {
+    if (buffer.dtype() == DType::Int64) {
+      BOOST_TEST(buffer.item() == expected_count, name << " after " << expected_count << " training passes");
+      continue;
+    }
+    ++floating_buffers;
+    const double expected_norm = fixture_tensor(fixture, "afternorm." + name).item();
+    expect_float64_close(norm_difference(buffer, expected_norm), "norm of " + name, worst);
+    expect_float64_close(
+        relative_distance(strided_sample(buffer), fixture_tensor(fixture, "aftersample." + name).to_vector()),
+        "sample of " + name, worst);
+  }
+  BOOST_TEST(floating_buffers == buffer_keys, "the fixture has every floating buffer and no more");
+  BOOST_TEST_MESSAGE("  float64: worst relative distance " << worst.value << " (" << worst.what << ")");
+}
+
+// ---- the float32 comparison ----------------------------------------------------------
+
+// Tracks the largest ratio of armnet's float32 distance to its bound.
+void expect_float32_close(double distance, double pytorch_distance, const std::string& what, Worst& worst) {
+  const double bound = std::max(kFloat32Factor * pytorch_distance, kFloat32Floor);
+  BOOST_TEST(distance <= bound, what << ": armnet's float32 lands " << distance << " from float64, PyTorch's float32 "
+                                     << pytorch_distance << " (bound " << bound << ")");
+  worst.update(distance / bound, what);
+}
+
+void compare_float32(const std::map<std::string, Tensor>& fixture, const PassResult& result32,
+                     const PassResult& result64) {
+  Worst worst;
+  expect_float32_close(relative_distance(result32.logits.to_vector(), fixture_tensor(fixture, "logits").to_vector()),
+                       fixture_tensor(fixture, "f32dist.logits").item(), "logits", worst);
+  expect_float32_close(relative_distance(result32.loss.to_vector(), fixture_tensor(fixture, "loss").to_vector()),
+                       fixture_tensor(fixture, "f32dist.loss").item(), "loss", worst);
+  for (std::size_t i = 0; i < result32.gradients.size(); ++i) {
+    const auto& [name, gradient] = result32.gradients[i];
+    BOOST_TEST_REQUIRE(name == result64.gradients[i].first);
+    expect_float32_close(relative_distance(gradient.to_vector(), result64.gradients[i].second.to_vector()),
+                         fixture_tensor(fixture, "f32dist.grad." + name).item(), "grad " + name, worst);
+  }
+  for (std::size_t i = 0; i < result32.buffers.size(); ++i) {
+    const auto& [name, buffer] = result32.buffers[i];
+    BOOST_TEST_REQUIRE(name == result64.buffers[i].first);
+    if (buffer.dtype() == DType::Int64) continue;
+    expect_float32_close(relative_distance(buffer.to_vector(), result64.buffers[i].second.to_vector()),
+                         fixture_tensor(fixture, "f32dist.after." + name).item(), name, worst);
+  }
+  BOOST_TEST_MESSAGE("  float32: worst distance / bound " << worst.value << " (" << worst.what << ")");
+}
+
+// ---- running the armnet binary ---------------------------------------------------------
+
+// A fresh directory under the system's temporary directory, removed at the end.
+struct TemporaryDirectory {
+  fs::path path;
+  TemporaryDirectory() {
+    path = fs::temp_directory_path() / str_cat("armnet-test-parity-", ::getpid());
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TemporaryDirectory() {
+    std::error_code ignored;
+    fs::remove_all(path, ignored);
+  }
+};
+
+// The armnet binary beside this test program (both are built into the build
+// directory's root).
+fs::path armnet_binary() {
+  const auto& suite = boost::unit_test::framework::master_test_suite();
+  const fs::path binary = fs::absolute(fs::path(suite.argv[0])).parent_path() / "armnet";
+  BOOST_TEST_REQUIRE(fs::exists(binary), binary.string() << " not found: build the armnet target too");
+  return binary;
+}
+
+std::string read_text(const fs::path& path) {
+  std::ifstream file(path);
+  return std::string(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+}
+
+// Runs `armnet dump-grads <arguments>`; returns the exit status, stderr in `errors`.
+int run_dump_grads(const TemporaryDirectory& directory, const std::string& arguments, std::string& errors) {
+  const fs::path stderr_path = directory.path / "stderr.txt";
+  const std::string command = str_cat("'", armnet_binary().string(), "' dump-grads ", arguments, " > '",
+                                      (directory.path / "stdout.txt").string(), "' 2> '", stderr_path.string(), "'");
+  const int status = std::system(command.c_str());
+  errors = read_text(stderr_path);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+}  // namespace
+
+BOOST_DATA_TEST_CASE(matches_pytorch, boost::unit_test::data::make(kFixtures), spec) {
+  const std::map<std::string, Tensor> fixture = read_fixture(spec.name());
+  const int calibration_passes = static_cast<int>(fixture_tensor(fixture, "calibration_passes").item());
+  BOOST_TEST_REQUIRE((calibration_passes > 0) == spec.eval, "eval fixtures, and only they, are calibrated");
+  const PassResult result64 = run_pass(spec, calibration_passes, DType::Float64);
+  const PassResult result32 = run_pass(spec, calibration_passes, DType::Float32);
+  BOOST_TEST_MESSAGE(spec.name() << ": " << calibration_passes << " calibration passes, float64 " << result64.seconds
+                                 << " s, float32 " << result32.seconds << " s, loss " << result64.loss.item());
+  compare_float64(fixture, result64, calibration_passes, spec.eval);
+  compare_float32(fixture, result32, result64);
+}
+
+BOOST_AUTO_TEST_CASE(dump_grads_command_matches_pytorch) {
+  const FixtureSpec spec = {"arm", 112, 2, true};
+  const std::map<std::string, Tensor> fixture = read_fixture(spec.name());
+  const int calibration_passes = static_cast<int>(fixture_tensor(fixture, "calibration_passes").item());
+
+  TemporaryDirectory directory;
+  const fs::path weights = directory.path / "weights.safetensors";
+  const fs::path input = directory.path / "input.safetensors";
+  const fs::path out = directory.path / "out.safetensors";
+  const std::shared_ptr<Classifier> model = make_formula_model(spec.architecture, spec.image_size, DType::Float64);
+  write_safetensors(weights.string(), model->state_dict());
+  write_safetensors(input.string(), {{"input", formula_input(spec.batch, spec.image_size, DType::Float64)},
+                                     {"target", formula_target(spec.batch)}});
+
+  std::string errors;
+  const int status =
+      run_dump_grads(directory,
+                     str_cat("--model arm --weights '", weights.string(), "' --input '", input.string(), "' --out '",
+                             out.string(), "' --dtype f64 --eval --calibrate ", calibration_passes),
+                     errors);
+  BOOST_TEST_REQUIRE(status == 0, "armnet dump-grads failed: " << errors);
+
+  const NamedTensors written = read_safetensors(out.string());
+  std::map<std::string, Tensor> by_name(written.begin(), written.end());
+  std::size_t expected_keys = 2;  // logits, loss
+  for (const auto& [name, parameter] : model->named_parameters()) {
+    ++expected_keys;
+    const auto found = by_name.find("grad." + name);
+    BOOST_TEST_REQUIRE((found != by_name.end()), "grad." << name << " is written");
+    BOOST_TEST((found->second.shape() == parameter.shape()), "grad." << name << " has the parameter's shape");
+    const double expected_norm = fixture_tensor(fixture, "gradnorm." + name).item();
+    BOOST_TEST(norm_difference(found->second, expected_norm) <= kFloat64Tolerance, "norm of grad." << name);
+  }
+  for (const auto& [name, buffer] : model->named_buffers()) {
+    ++expected_keys;
+    BOOST_TEST_REQUIRE((by_name.count("after." + name) == 1), "after." << name << " is written");
+  }
+  BOOST_TEST(written.size() == expected_keys);
+  BOOST_TEST(relative_distance(by_name.at("logits").to_vector(), fixture_tensor(fixture, "logits").to_vector()) <=
+             kFloat64Tolerance);
+  BOOST_TEST(relative_distance(by_name.at("loss").to_vector(), fixture_tensor(fixture, "loss").to_vector()) <=
+             kFloat64Tolerance);
+  BOOST_TEST(by_name.at("after.arm.bn.num_batches_tracked").item() == calibration_passes);
+  BOOST_TEST(relative_distance(strided_sample(by_name.at("after.features.1.running_var")),
+                               fixture_tensor(fixture, "aftersample.features.1.running_var").to_vector()) <=
+             kFloat64Tolerance);
+}
+
+BOOST_AUTO_TEST_CASE(dump_grads_command_reports_bad_input) {
+  TemporaryDirectory directory;
+  const fs::path weights = directory.path / "weights.safetensors";
+  const fs::path input = directory.path / "input.safetensors";
+  const fs::path out = directory.path / "out.safetensors";
+  const std::string files =
+      str_cat("--weights '", weights.string(), "' --input '", input.string(), "' --out '", out.string(), "'");
+  write_safetensors(weights.string(), make_formula_model("resnet18", 112, DType::Float32)->state_dict());
+  std::string errors;
+
+  // Each case: the input file's tensors, extra flags, and a phrase the one-line error must hold.
+  struct Case {
+    NamedTensors tensors;
+    std::string flags, phrase;
+  };
+  const Tensor images = Tensor::zeros({2, 3, 112, 112});
+  const Tensor target = formula_target(2);
+  const std::vector<Case> cases = {
+      {{{"target", target}}, "", "no tensor \"input\""},
+      {{{"input", images}}, "", "no tensor \"target\""},
+      {{{"input", Tensor::zeros({2, 3, 112, 96})}, {"target", target}}, "", "square images"},
+      {{{"input", images}, {"target", formula_target(3)}}, "", "\"target\" must be int64 [2]"},
+      {{{"input", images}, {"target", target}}, "--image_size 224", "--image_size 224"},
+  };
+  for (const Case& bad : cases) {
+    write_safetensors(input.string(), bad.tensors);
+    const int status = run_dump_grads(directory, str_cat("--model resnet18 ", files, " ", bad.flags), errors);
+    BOOST_TEST(status == 1);
+    BOOST_TEST(errors.find(bad.phrase) != std::string::npos, "'" << errors << "' names '" << bad.phrase << "'");
+    BOOST_TEST(std::count(errors.begin(), errors.end(), '\n') == 1, "one line: " << errors);
+    BOOST_TEST(!fs::exists(out));
+  }
+
+  // Weights of the other model: the load names the entry that does not fit.
+  write_safetensors(input.string(), {{"input", images}, {"target", target}});
+  BOOST_TEST(run_dump_grads(directory, str_cat("--model arm ", files), errors) == 1);
+  BOOST_TEST(errors.find("load_state_dict") != std::string::npos, errors);
+
+  // A missing weights file.
+  fs::remove(weights);
+  BOOST_TEST(run_dump_grads(directory, str_cat("--model resnet18 ", files), errors) == 1);
+  BOOST_TEST(errors.find(weights.string()) != std::string::npos, errors);
+}
