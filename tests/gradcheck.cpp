@@ -106,6 +106,27 @@ void expect_values(const Tensor& actual, const std::vector<double>& expected, do
     BOOST_TEST(std::abs(a[i] - expected[i]) <= tolerance, what << "[" << i << "]: " << a[i] << " vs " << expected[i]);
 }
 
+std::string error_message(const std::function<void()>& body) {
+  try {
+    body();
+  } catch (const Error& error) {
+    return error.what();
+  }
+  return "";
+}
+
+bool throws_error_containing(const std::function<void()>& body, const std::vector<std::string>& fragments) {
+  const std::string message = error_message(body);
+  BOOST_TEST_MESSAGE("error: " << (message.empty() ? "(none thrown)" : message));
+  if (message.empty() || message.find('\n') != std::string::npos) return false;
+  for (const std::string& fragment : fragments)
+    if (message.find(fragment) == std::string::npos) {
+      BOOST_TEST_MESSAGE("message \"" << message << "\" lacks \"" << fragment << "\"");
+      return false;
+    }
+  return true;
+}
+
 std::uint64_t fresh_seed(const std::string& test_name) {
   std::uint64_t seed;
   if (const char* fixed = std::getenv("ARMNET_TEST_SEED"))

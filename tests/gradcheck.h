@@ -47,6 +47,12 @@ void expect_close(const Tensor& actual, const Tensor& expected, double rtol, dou
 void expect_values(const Tensor& actual, const std::vector<double>& expected, double tolerance,
                    const std::string& what);
 
+// The message of the armnet::Error that `body` throws ("" when it throws none).
+std::string error_message(const std::function<void()>& body);
+// True when `body` throws an armnet::Error whose message is one line and
+// contains every fragment; the message is logged when it does not.
+bool throws_error_containing(const std::function<void()>& body, const std::vector<std::string>& fragments);
+
 // A seed that differs between runs unless ARMNET_TEST_SEED is set; printed in
 // test output so that a failure can be replayed.
 std::uint64_t fresh_seed(const std::string& test_name);

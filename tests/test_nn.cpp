@@ -11,24 +11,6 @@
 using namespace armnet;
 using namespace armnet::testing;
 
-// True when calling `f` throws armnet::Error whose message contains every one
-// of `fragments`; the message is printed when it does not.
-template <class F>
-static bool throws_error_containing(F f, std::initializer_list<const char*> fragments) {
-  try {
-    f();
-  } catch (const Error& error) {
-    const std::string message = error.what();
-    for (const char* fragment : fragments)
-      if (message.find(fragment) == std::string::npos) {
-        BOOST_TEST_MESSAGE("message \"" << message << "\" lacks \"" << fragment << "\"");
-        return false;
-      }
-    return true;
-  }
-  return false;
-}
-
 // ---- (a) exact hand cases ----------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(batch_norm_training_values_and_running_stats) {

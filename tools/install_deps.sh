@@ -5,8 +5,8 @@
 #                 side-by-side benchmarks and the fixture scripts; armnet
 #                 itself never uses PyTorch)
 set -euo pipefail
-packages=(cmake ninja-build g++ libeigen3-dev libboost-test-dev libstb-dev libcli11-dev nlohmann-json3-dev
-          libfmt-dev libdnnl-dev)
+packages=(cmake ninja-build g++ pkg-config libeigen3-dev libboost-test-dev libstb-dev libcli11-dev nlohmann-json3-dev
+          libfmt-dev libdnnl-dev libzip-dev)
 if [[ "${1:-}" == "--with-torch" ]]; then packages+=(python3-torch python3-torchvision); fi
 
 missing=()
