@@ -14,6 +14,7 @@
 #include <fstream>
 
 #include "tensor/error.h"
+#include "tensor/io/atomic_file.h"
 
 namespace armnet {
 
@@ -142,29 +143,6 @@ void check_writable(const Image& image, const std::string& path) {
         ": ", image.pixels.size(), " bytes do not make an RGB image of ", image.width, "x", image.height);
 }
 
-// Writes `bytes` to a temporary file beside `path` and renames it over
-// `path`, so that a reader never sees a half-written file.
-void write_file_atomically(const std::string& path, const std::vector<std::uint8_t>& bytes) {
-  static std::atomic<std::uint64_t> counter{0};
-  const std::string temporary = str_cat(path, ".tmp-", ::getpid(), "-", counter++);
-  {
-    std::ofstream file(temporary, std::ios::binary | std::ios::trunc);
-    if (!file) throw Error(str_cat("cannot write ", temporary, ": ", std::strerror(errno)));
-    file.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    file.close();
-    if (!file) {
-      std::filesystem::remove(temporary);
-      throw Error(str_cat("cannot write ", temporary, ": ", std::strerror(errno)));
-    }
-  }
-  std::error_code error;
-  std::filesystem::rename(temporary, path, error);
-  if (error) {
-    std::filesystem::remove(temporary);
-    throw Error(str_cat("cannot rename ", temporary, " to ", path, ": ", error.message()));
-  }
-}
-
 }  // namespace
 
 void write_jpeg(const std::string& path, const Image& image, int quality) {
@@ -173,7 +151,7 @@ void write_jpeg(const std::string& path, const Image& image, int quality) {
   std::vector<std::uint8_t> bytes;
   check(stbi_write_jpg_to_func(append_bytes, &bytes, image.width, image.height, 3, image.pixels.data(), quality),
         "cannot encode ", path, " as JPEG");
-  write_file_atomically(path, bytes);
+  write_file_atomically(path, {{bytes.data(), bytes.size()}});
 }
 
 void write_png(const std::string& path, const Image& image) {
@@ -182,7 +160,7 @@ void write_png(const std::string& path, const Image& image) {
   check(stbi_write_png_to_func(append_bytes, &bytes, image.width, image.height, 3, image.pixels.data(),
                                image.width * 3),
         "cannot encode ", path, " as PNG");
-  write_file_atomically(path, bytes);
+  write_file_atomically(path, {{bytes.data(), bytes.size()}});
 }
 
 // ---- PIL's bilinear resize ---------------------------------------------------

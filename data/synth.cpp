@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "tensor/error.h"
+#include "tensor/io/atomic_file.h"
 #include "tensor/random.h"
 
 namespace armnet {
@@ -1002,21 +1003,6 @@ void create_directories_or_throw(const std::filesystem::path& path) {
   check(!error, "armnet synth: cannot create directory ", path.string(), ": ", error.message());
 }
 
-// Writes `text` to path through a temporary file beside it.
-void write_text_atomically(const std::filesystem::path& path, const std::string& text) {
-  const std::filesystem::path temporary = path.string() + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    check(static_cast<bool>(out), "armnet synth: cannot write ", temporary.string());
-    out << text;
-    out.close();
-    check(static_cast<bool>(out), "armnet synth: cannot write ", temporary.string());
-  }
-  std::error_code error;
-  std::filesystem::rename(temporary, path, error);
-  check(!error, "armnet synth: cannot rename ", temporary.string(), " to ", path.string(), ": ", error.message());
-}
-
 struct ImageJob {
   std::string name;  // train_00001.jpg, as listed
   int label;         // 0..6
@@ -1147,7 +1133,7 @@ SynthSummary write_synthetic_raf_db(const SynthOptions& options) {
 
   std::string labels;
   for (const ImageJob& job : jobs) labels += str_cat(job.name, " ", job.label + 1, "\n");
-  write_text_atomically(summary.label_file, labels);
+  write_file_atomically(summary.label_file, {{labels.data(), labels.size()}});
   return summary;
 }
 

@@ -22,6 +22,8 @@
 #include <optional>
 #include <set>
 
+#include "tensor/io/atomic_file.h"
+
 namespace armnet {
 
 namespace {
@@ -215,33 +217,9 @@ void write_safetensors(const std::string& path, const NamedTensors& tensors,
   unsigned char length_bytes[8];
   for (int i = 0; i < 8; ++i) length_bytes[i] = static_cast<unsigned char>(header_text.size() >> (8 * i));
 
-  // A temporary file beside `path`, renamed over it once complete, so that a
-  // reader never sees half a file and a failed write leaves `path` as it was.
-  static std::atomic<unsigned> temporary_count{0};
-  const std::string temporary = str_cat(path, ".tmp-", ::getpid(), "-", temporary_count++);
-  std::FILE* file = std::fopen(temporary.c_str(), "wb");
-  check(file != nullptr, path, ": cannot create ", temporary, ": ", std::strerror(errno));
-  // Remembers the first failure's errno: later calls may overwrite it.
-  int failure_errno = 0;
-  auto check_step = [&failure_errno](bool ok) {
-    if (!ok && failure_errno == 0) failure_errno = errno != 0 ? errno : EIO;
-  };
-  check_step(std::fwrite(length_bytes, 1, 8, file) == 8);
-  check_step(std::fwrite(header_text.data(), 1, header_text.size(), file) == header_text.size());
-  for (const Tensor& tensor : host_tensors)
-    check_step(std::fwrite(tensor.data_ptr(), 1, tensor.nbytes(), file) == tensor.nbytes());
-  check_step(std::fflush(file) == 0);
-  check_step(::fsync(::fileno(file)) == 0);
-  check_step(std::fclose(file) == 0);
-  if (failure_errno != 0) {
-    std::remove(temporary.c_str());
-    throw Error(str_cat(path, ": cannot write ", temporary, ": ", std::strerror(failure_errno)));
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    const int rename_errno = errno;
-    std::remove(temporary.c_str());
-    throw Error(str_cat(path, ": cannot replace it with ", temporary, ": ", std::strerror(rename_errno)));
-  }
+  ByteRanges parts{{length_bytes, 8}, {header_text.data(), header_text.size()}};
+  for (const Tensor& tensor : host_tensors) parts.emplace_back(tensor.data_ptr(), tensor.nbytes());
+  write_file_atomically(path, parts);
 }
 
 }  // namespace armnet
