@@ -1,7 +1,6 @@
 #include "tensor/random.h"
 
 #include <cmath>
-#include <vector>
 
 namespace armnet {
 
@@ -34,13 +33,20 @@ std::int64_t Generator::integer(std::int64_t n) {
   return static_cast<std::int64_t>(bits % range);
 }
 
+// Draws one value per element, in order, straight into the tensor (float32
+// values are the float64 draws rounded once).
 template <class Sample>
 static void fill_with(Tensor& tensor, const char* op, Sample sample) {
   check(tensor.device() == Device::CPU, op, ": ", tensor.describe(), " is not on the cpu");
   check_floating(op, tensor);
-  std::vector<double> values(static_cast<std::size_t>(tensor.numel()));
-  for (double& value : values) value = sample();
-  tensor.copy_from(Tensor::from_vector(values, tensor.shape(), DType::Float64));
+  const std::int64_t n = tensor.numel();
+  if (tensor.dtype() == DType::Float32) {
+    float* values = tensor.data<float>();
+    for (std::int64_t i = 0; i < n; ++i) values[i] = static_cast<float>(sample());
+  } else {
+    double* values = tensor.data<double>();
+    for (std::int64_t i = 0; i < n; ++i) values[i] = sample();
+  }
 }
 
 void fill_uniform(Tensor& tensor, double low, double high, Generator& generator) {
