@@ -203,11 +203,15 @@ std::int64_t Loader::skipped_in_epoch() const {
   return skipped_;
 }
 
-void Loader::start_epoch(std::int64_t epoch) {
+void Loader::start_epoch(std::int64_t epoch, std::int64_t first_batch) {
   auto next_epoch = std::make_shared<Epoch>();
   next_epoch->number = epoch;
   next_epoch->order = epoch_order(epoch);
   next_epoch->num_batches = batches_per_epoch();
+  check(first_batch >= 0 && first_batch <= next_epoch->num_batches, "Loader: first batch ", first_batch,
+        " is outside 0..", next_epoch->num_batches);
+  next_epoch->next_batch = first_batch;
+  next_epoch->next_position = first_batch * options_.batch_size;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (epoch_) epoch_->abandoned = true;

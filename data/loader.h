@@ -102,8 +102,10 @@ class Loader {
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
 
-  // Begins epoch `epoch` (abandoning what is left of the current one).
-  void start_epoch(std::int64_t epoch);
+  // Begins epoch `epoch` (abandoning what is left of the current one) at
+  // batch `first_batch`: batches before it are not loaded, later ones are
+  // exactly those of a full epoch (how a resumed run continues mid-epoch).
+  void start_epoch(std::int64_t epoch, std::int64_t first_batch = 0);
   // The next batch of the epoch in order; false when the epoch is done.
   bool next(Batch& batch);
 

@@ -1,6 +1,11 @@
 #include "tests/gradcheck.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
+#include <fstream>
+#include <iterator>
 #include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <cmath>
@@ -135,6 +140,25 @@ std::uint64_t fresh_seed(const std::string& test_name) {
     seed = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
   BOOST_TEST_MESSAGE(test_name << ": seed " << seed << " (replay with ARMNET_TEST_SEED=" << seed << ")");
   return seed;
+}
+
+TemporaryDirectory::TemporaryDirectory() {
+  static std::atomic<int> counter{0};
+  path_ = std::filesystem::temp_directory_path() /
+          ("armnet_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+  std::filesystem::remove_all(path_);
+  std::filesystem::create_directories(path_);
+}
+
+TemporaryDirectory::~TemporaryDirectory() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream file(path, std::ios::binary);
+  BOOST_TEST_REQUIRE(file.good(), "cannot read " << path);
+  return std::string(std::istreambuf_iterator<char>(file), {});
 }
 
 }  // namespace armnet::testing

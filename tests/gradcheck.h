@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
@@ -56,5 +57,24 @@ bool throws_error_containing(const std::function<void()>& body, const std::vecto
 // A seed that differs between runs unless ARMNET_TEST_SEED is set; printed in
 // test output so that a failure can be replayed.
 std::uint64_t fresh_seed(const std::string& test_name);
+
+// A fresh directory under the system's temporary directory, removed with
+// everything in it at the end of the scope.
+class TemporaryDirectory {
+ public:
+  TemporaryDirectory();
+  ~TemporaryDirectory();
+  TemporaryDirectory(const TemporaryDirectory&) = delete;
+  TemporaryDirectory& operator=(const TemporaryDirectory&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// The whole file as bytes; fails the test when it cannot be read.
+std::string read_file(const std::filesystem::path& path);
 
 }  // namespace armnet::testing

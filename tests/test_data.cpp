@@ -23,39 +23,14 @@
 #include "data/raf_db.h"
 #include "data/transforms.h"
 #include "tensor/random.h"
+#include "tests/gradcheck.h"
 
 using namespace armnet;
+using namespace armnet::testing;
 namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh directory under the system's temporary directory, removed at the end.
-class TemporaryDirectory {
- public:
-  TemporaryDirectory() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() / ("armnet_test_data_" + std::to_string(::getpid()) + "_" +
-                                         std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TemporaryDirectory() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
-
-std::string read_text(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  std::ostringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
 
 void write_text(const std::string& path, const std::string& text) {
   fs::create_directories(fs::path(path).parent_path());
@@ -63,7 +38,7 @@ void write_text(const std::string& path, const std::string& text) {
 }
 
 std::vector<std::uint8_t> read_bytes(const std::string& path) {
-  const std::string text = read_text(path);
+  const std::string text = read_file(path);
   return std::vector<std::uint8_t>(text.begin(), text.end());
 }
 
@@ -533,6 +508,34 @@ BOOST_AUTO_TEST_CASE(loader_batches_are_identical_for_any_worker_count) {
   BOOST_TEST(one.first == four.first);
   BOOST_TEST(one.second == four.second);
   BOOST_TEST(one.first[0] != one.first[5]);  // epochs differ
+}
+
+BOOST_AUTO_TEST_CASE(loader_starting_mid_epoch_gives_the_rest_of_the_full_epoch) {
+  TemporaryDirectory directory;
+  const std::vector<LabeledImage> samples = make_dataset(directory, 29);
+  LoaderOptions options;
+  options.batch_size = 8;
+  options.image_size = 16;
+  options.augment = true;
+  options.seed = 7;
+  options.workers = 2;
+  Loader loader(samples, options);
+  auto batches_from = [&](std::int64_t first_batch) {
+    loader.start_epoch(3, first_batch);
+    std::vector<std::pair<std::int64_t, std::vector<float>>> out;
+    Batch batch;
+    while (loader.next(batch)) out.emplace_back(batch.index, tensor_floats(batch.images));
+    return out;
+  };
+  const auto full = batches_from(0);
+  const auto rest = batches_from(2);
+  BOOST_TEST_REQUIRE(full.size() == 4u);
+  BOOST_TEST_REQUIRE(rest.size() == 2u);
+  BOOST_TEST(rest[0].first == 2);
+  BOOST_TEST((rest[0] == full[2]));
+  BOOST_TEST((rest[1] == full[3]));
+  BOOST_TEST(batches_from(4).empty());  // the end: nothing left
+  BOOST_TEST(throws_error_containing([&] { loader.start_epoch(0, 5); }, {"first batch 5"}));
 }
 
 BOOST_AUTO_TEST_CASE(loader_keeps_the_last_partial_batch) {

@@ -30,33 +30,6 @@ namespace {
 
 const fs::path kDataDir = fs::path(__FILE__).parent_path() / "data";
 
-// A fresh directory under the system's temporary directory, removed with
-// everything in it at the end of the test.
-class TemporaryDirectory {
- public:
-  TemporaryDirectory() {
-    static int count = 0;
-    path_ = fs::temp_directory_path() / ("armnet_weights_io_" + std::to_string(::getpid()) + "_" +
-                                         std::to_string(count++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TemporaryDirectory() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-std::string read_file(const fs::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  BOOST_TEST_REQUIRE(file.good(), "cannot read " << path);
-  return std::string(std::istreambuf_iterator<char>(file), {});
-}
 
 void write_file(const fs::path& path, const std::string& bytes) {
   std::ofstream file(path, std::ios::binary | std::ios::trunc);
@@ -603,7 +576,7 @@ BOOST_AUTO_TEST_CASE(random_mutations_raise_only_armnet_errors) {
   int errors = 0;
   for (int i = 0; i < kMutations; ++i) {
     write_file(mutated_path, mutate(safetensors_bytes_valid, random));
-    errors += read_survives(mutated_path, read_safetensors, "safetensors mutation " + std::to_string(i));
+    errors += read_survives(mutated_path, [](const std::string& p) { return read_safetensors(p); }, "safetensors mutation " + std::to_string(i));
   }
   BOOST_TEST_MESSAGE("safetensors: " << errors << " of " << kMutations << " mutations refused");
 

@@ -136,7 +136,7 @@ std::uint64_t read_little_endian_u64(const unsigned char* bytes) {
 
 }  // namespace
 
-NamedTensors read_safetensors(const std::string& path) {
+NamedTensors read_safetensors(const std::string& path, std::map<std::string, std::string>* metadata) {
   std::error_code error;
   const std::uintmax_t file_bytes = std::filesystem::file_size(path, error);
   check(!error, path, ": cannot read: ", error.message());
@@ -170,6 +170,7 @@ NamedTensors read_safetensors(const std::string& path) {
   for (const auto& [name, entry] : header.items()) {
     if (name == kMetadataKey) {
       check_metadata(path, entry);
+      if (metadata != nullptr) *metadata = entry.get<std::map<std::string, std::string>>();
       continue;
     }
     entries.push_back(parse_entry(path, name, entry, data_bytes));

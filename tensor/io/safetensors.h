@@ -18,8 +18,9 @@ using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 // (truncated, header length past the end, bad JSON, offsets outside the
 // data or overlapping, unknown dtype, shape/size mismatch) throws
 // armnet::Error naming the file and the tensor; nothing is allocated beyond
-// what the file's own size allows.
-NamedTensors read_safetensors(const std::string& path);
+// what the file's own size allows. With `metadata`, the "__metadata__"
+// entries are returned there (empty when the file has none).
+NamedTensors read_safetensors(const std::string& path, std::map<std::string, std::string>* metadata = nullptr);
 // Writes atomically (a temporary file beside `path`, then rename).
 void write_safetensors(const std::string& path, const NamedTensors& tensors,
                        const std::map<std::string, std::string>& metadata = {});
