@@ -93,6 +93,7 @@ class Dropout : public Module {
  public:
   Dropout(double p, std::uint64_t seed);
   Tensor forward(const Tensor& x) override;
+  Generator& generator() { return generator_; }  // checkpoints save and restore its state
 
  private:
   double p_;

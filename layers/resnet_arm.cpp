@@ -176,6 +176,7 @@ class ResNet18Arm : public Classifier {
   }
 
   Tensor alpha() const override { return arm_->alpha(); }
+  Generator& dropout_generator() override { return dropout_->generator(); }
 
  private:
   std::shared_ptr<Sequential> features_;
@@ -200,6 +201,8 @@ class ResNet18 : public Classifier {
     const Tensor pooled = global_avg_pool2d(features_->forward(images));  // [N, 512]
     return fc_->forward(dropout_->forward(pooled));
   }
+
+  Generator& dropout_generator() override { return dropout_->generator(); }
 
  private:
   std::shared_ptr<Sequential> features_;

@@ -30,6 +30,9 @@ struct ModelOptions {
 class Classifier : public Module {
  public:
   virtual Tensor alpha() const { return Tensor(); }
+  // The generator of the dropout masks (checkpoints save its state so that a
+  // resumed run draws the masks an uninterrupted one would).
+  virtual Generator& dropout_generator() = 0;
   const ModelOptions& options() const { return options_; }
 
  protected:

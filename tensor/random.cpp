@@ -1,6 +1,8 @@
 #include "tensor/random.h"
 
 #include <cmath>
+#include <cstdlib>
+#include <sstream>
 
 namespace armnet {
 
@@ -31,6 +33,31 @@ std::int64_t Generator::integer(std::int64_t n) {
   std::uint64_t bits = engine_();
   while (bits >= limit) bits = engine_();
   return static_cast<std::int64_t>(bits % range);
+}
+
+std::string Generator::state() const {
+  std::ostringstream out;
+  out << engine_ << ' ' << (has_spare_ ? 1 : 0) << ' ' << std::hexfloat << spare_;
+  return out.str();
+}
+
+void Generator::set_state(const std::string& text) {
+  std::istringstream in(text);
+  std::mt19937_64 engine;
+  int has_spare = 0;
+  std::string spare_text;
+  in >> engine >> has_spare >> spare_text;
+  // The spare must be one whole finite number (hexfloat: exact) and nothing may follow it.
+  char* spare_end = nullptr;
+  const double spare = spare_text.empty() ? 0.0 : std::strtod(spare_text.c_str(), &spare_end);
+  const bool parsed = !in.fail();
+  if (parsed && !in.eof()) in >> std::ws;  // trailing whitespace only
+  check(parsed && in.eof() && (has_spare == 0 || has_spare == 1) && !spare_text.empty() &&
+            spare_end == spare_text.c_str() + spare_text.size() && std::isfinite(spare),
+        "malformed random generator state (", text.size(), " characters)");
+  engine_ = engine;
+  has_spare_ = has_spare == 1;
+  spare_ = spare;
 }
 
 // Draws one value per element, in order, straight into the tensor (float32

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <random>
+#include <string>
 
 #include "tensor/tensor.h"
 
@@ -19,6 +20,11 @@ class Generator {
   double uniform(double low, double high);    // [low, high)
   double normal(double mean = 0.0, double stddev = 1.0);  // Box-Muller
   std::int64_t integer(std::int64_t n);       // uniform in [0, n)
+
+  // The whole state as text (for checkpoints): a generator restored from it
+  // continues exactly where this one is. set_state throws on malformed text.
+  std::string state() const;
+  void set_state(const std::string& text);
 
  private:
   std::mt19937_64 engine_;
