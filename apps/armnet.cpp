@@ -13,9 +13,12 @@ int main(int argc, char** argv) {
   armnet::apps::add_info_command(app);
   armnet::apps::add_dump_grads_command(app);
   armnet::apps::add_synth_command(app);
+  armnet::apps::add_train_command(app);
+  armnet::apps::add_test_command(app);
+  armnet::apps::add_predict_command(app);
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& error) {
+  } catch (const CLI::ParseError& error) {  // also a command's own exit status (CLI::RuntimeError)
     return app.exit(error);
   } catch (const armnet::Error& error) {
     std::fprintf(stderr, "armnet: error: %s\n", error.what());

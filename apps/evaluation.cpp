@@ -1,0 +1,37 @@
+#include "apps/evaluation.h"
+
+#include <memory>
+
+#include "apps/progress.h"
+#include "autograd/engine.h"
+#include "autograd/functional.h"
+
+namespace armnet::apps {
+
+Evaluation evaluate(Classifier& model, Loader& loader, std::int64_t epoch, const std::string& progress_label) {
+  const bool was_training = model.is_training();
+  model.eval();
+  autograd::NoGradGuard no_grad;
+  Evaluation result;
+  result.confusion = ConfusionMatrix(model.options().num_classes);
+  std::unique_ptr<ProgressBar> progress;
+  if (!progress_label.empty()) progress = std::make_unique<ProgressBar>(progress_label, loader.batches_per_epoch());
+  double loss_sum = 0.0;
+  std::int64_t images = 0;
+  loader.start_epoch(epoch);
+  Batch batch;
+  while (loader.next(batch)) {
+    const Tensor logits = model.forward(batch.images);
+    loss_sum += cross_entropy(logits, batch.labels).item();
+    result.confusion.add_batch(logits, batch.labels);
+    ++result.batches;
+    images += batch.labels.numel();
+    if (progress) progress->update(batch.index + 1, images, loss_sum / static_cast<double>(result.batches));
+  }
+  if (progress) progress->finish();
+  result.mean_loss = result.batches > 0 ? loss_sum / static_cast<double>(result.batches) : 0.0;
+  model.train(was_training);
+  return result;
+}
+
+}  // namespace armnet::apps

@@ -1,0 +1,27 @@
+// Evaluation over a loader (the validation pass of `armnet train` and the
+// whole of `armnet test`): the model in evaluation mode, no autograd, every
+// batch's logits into a confusion matrix and its mean cross-entropy into the
+// loss, as the reference does.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "apps/report.h"
+#include "data/loader.h"
+#include "layers/resnet_arm.h"
+
+namespace armnet::apps {
+
+struct Evaluation {
+  ConfusionMatrix confusion{kRafNumClasses};
+  double mean_loss = 0.0;  // the mean over batches of each batch's mean loss (the reference's number)
+  std::int64_t batches = 0;
+};
+
+// Runs epoch `epoch` of `loader` (its order; Sequential for the plain test
+// split) through `model`, restoring the model's training mode afterwards.
+// `progress_label`: the progress bar's label; empty for none.
+Evaluation evaluate(Classifier& model, Loader& loader, std::int64_t epoch, const std::string& progress_label);
+
+}  // namespace armnet::apps

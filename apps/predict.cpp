@@ -1,0 +1,110 @@
+// `armnet predict`: the expression in each image and the seven class
+// probabilities (softmax of the logits), as text or JSON.
+#include <cmath>
+#include <cstdio>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "apps/checkpoint.h"
+#include "apps/commands.h"
+#include "autograd/engine.h"
+#include "data/image.h"
+#include "data/raf_db.h"
+#include "data/transforms.h"
+
+namespace armnet::apps {
+
+namespace {
+
+struct PredictArguments {
+  std::string checkpoint;
+  std::vector<std::string> images;
+  bool json = false;
+  bool as_batch = false;
+  int image_size = 0;
+};
+
+// The images as one normalised float32 batch [N, 3, S, S] (the test pipeline:
+// resize and normalise, no augmentation). Decoding errors name the file.
+Tensor load_images(const std::vector<std::string>& paths, int size) {
+  Tensor batch = Tensor::empty({static_cast<std::int64_t>(paths.size()), 3, size, size}, DType::Float32);
+  BilinearResizer resizer;
+  Generator unused;
+  const std::int64_t row = 3 * static_cast<std::int64_t>(size) * size;
+  for (std::size_t i = 0; i < paths.size(); ++i) {
+    Image image = decode_image(paths[i]);
+    transform_sample(image, size, /*augment=*/false, unused, resizer, batch.data<float>() + row * i);
+  }
+  return batch;
+}
+
+// Softmax of each row of float logits [N, C], in double.
+std::vector<std::vector<double>> probabilities(const Tensor& logits) {
+  const Tensor values = logits.to(DType::Float64);
+  const std::int64_t rows = values.size(0), classes = values.size(1);
+  std::vector<std::vector<double>> out(rows, std::vector<double>(classes));
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const double* row = values.data<double>() + r * classes;
+    double largest = row[0];
+    for (std::int64_t c = 1; c < classes; ++c) largest = std::max(largest, row[c]);
+    double total = 0.0;
+    for (std::int64_t c = 0; c < classes; ++c) total += out[r][c] = std::exp(row[c] - largest);
+    for (double& p : out[r]) p /= total;
+  }
+  return out;
+}
+
+void run_predict(const PredictArguments& arguments) {
+  const Checkpoint checkpoint = read_checkpoint(arguments.checkpoint);
+  std::shared_ptr<Classifier> model = model_from_checkpoint(checkpoint, arguments.image_size);
+  check(model->options().num_classes == kRafNumClasses, checkpoint.path, ": the model has ",
+        model->options().num_classes, " classes, not RAF-DB's ", kRafNumClasses);
+  model->eval();
+  autograd::NoGradGuard no_grad;
+  const int size = model->options().image_size;
+  // Alone (batch 1) by default, so that an image's prediction does not depend
+  // on the others listed; --as_batch runs them together as `armnet test` does.
+  std::vector<std::vector<double>> results;
+  if (arguments.as_batch) {
+    results = probabilities(model->forward(load_images(arguments.images, size)));
+  } else {
+    for (const std::string& path : arguments.images) {
+      results.push_back(probabilities(model->forward(load_images({path}, size)))[0]);
+    }
+  }
+  nlohmann::ordered_json json = nlohmann::ordered_json::array();
+  for (std::size_t i = 0; i < arguments.images.size(); ++i) {
+    const std::vector<double>& p = results[i];
+    const int best = static_cast<int>(std::max_element(p.begin(), p.end()) - p.begin());
+    if (arguments.json) {
+      nlohmann::ordered_json entry = {{"image", arguments.images[i]}, {"expression", kRafClassNames[best]},
+                              {"label", best}};
+      for (int c = 0; c < kRafNumClasses; ++c) entry["probabilities"][kRafClassNames[c]] = p[c];
+      json.push_back(entry);
+      continue;
+    }
+    std::printf("%s: %s (%.4f)\n", arguments.images[i].c_str(), kRafClassNames[best], p[best]);
+    for (int c = 0; c < kRafNumClasses; ++c) std::printf("  %-10s %.4f\n", kRafClassNames[c], p[c]);
+  }
+  if (arguments.json) std::printf("%s\n", json.dump(2).c_str());
+}
+
+}  // namespace
+
+void add_predict_command(CLI::App& app) {
+  auto arguments = std::make_shared<PredictArguments>();
+  CLI::App* command = app.add_subcommand("predict", "Predict the expression of face images with a checkpoint");
+  command->add_option("-c,--checkpoint", arguments->checkpoint,
+                      "armnet checkpoint, run directory (its best), reference .pth or safetensors weights")
+      ->required();
+  command->add_option("images", arguments->images, "Image files (JPEG, PNG, ...)")->required();
+  command->add_flag("--json", arguments->json, "Print JSON instead of text");
+  command->add_flag("--as_batch", arguments->as_batch,
+                    "Classify the images as one batch (the ARM's batch-global mean then spans them)");
+  command->add_option("--image_size", arguments->image_size,
+                      "Input size for checkpoints that do not record it (default 224)");
+  command->callback([arguments] { run_predict(*arguments); });
+}
+
+}  // namespace armnet::apps

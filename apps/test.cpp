@@ -1,0 +1,125 @@
+// `armnet test`: evaluates a checkpoint on the test split as the reference's
+// test script does (ARM-SPEC section 4) and reports more: per-class
+// precision, recall and F1, the mean class accuracy, the confusion matrix as
+// text and (-p) as a picture, and (--batch_sweep) how the ARM's batch-global
+// mean makes accuracy depend on the batch size and order.
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "apps/checkpoint.h"
+#include "apps/commands.h"
+#include "apps/evaluation.h"
+#include "apps/plots.h"
+#include "data/loader.h"
+#include "data/raf_db.h"
+
+namespace armnet::apps {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TestArguments {
+  std::string checkpoint;
+  std::string raf_path = "./datasets/raf-basic/";
+  int batch_size = 64;
+  bool plot_cm = false;
+  std::string out;  // default: the checkpoint's directory
+  int image_size = 0;
+  int workers = 4;
+  bool batch_sweep = false;
+  std::uint64_t seed = 0;  // of the shuffled orders of --batch_sweep
+};
+
+std::vector<std::string> short_names() { return {kRafShortNames.begin(), kRafShortNames.end()}; }
+std::vector<std::string> long_names() { return {kRafClassNames.begin(), kRafClassNames.end()}; }
+
+Evaluation evaluate_split(Classifier& model, const std::vector<LabeledImage>& images, int batch_size, bool shuffled,
+                          const TestArguments& arguments, const std::string& label) {
+  LoaderOptions loading;
+  loading.batch_size = batch_size;
+  loading.image_size = model.options().image_size;
+  loading.sampler = shuffled ? Sampler::Shuffle : Sampler::Sequential;
+  loading.seed = arguments.seed;
+  loading.workers = arguments.workers;
+  Loader loader(images, loading);
+  return evaluate(model, loader, 0, label);
+}
+
+void print_batch_sweep(Classifier& model, const std::vector<LabeledImage>& images, const TestArguments& arguments) {
+  std::printf("\nAccuracy by evaluation batch (the ARM's de-albino mean is taken over each batch%s):\n",
+              model.options().batch_independent_eval ? "; this model uses its running mean instead" : "");
+  std::printf("  %-6s %-12s %-12s\n", "batch", "file order", "shuffled");
+  for (int batch_size : {1, 64, 256}) {
+    double accuracy[2];
+    for (int shuffled = 0; shuffled < 2; ++shuffled) {
+      accuracy[shuffled] = evaluate_split(model, images, batch_size, shuffled == 1, arguments,
+                                          str_cat("batch ", batch_size, shuffled ? " shuffled" : " in order"))
+                               .confusion.accuracy();
+    }
+    std::printf("  %-6d %-12.4f %-12.4f\n", batch_size, accuracy[0], accuracy[1]);
+  }
+  std::printf("  (shuffled: seed %llu)\n", static_cast<unsigned long long>(arguments.seed));
+}
+
+void run_test(const TestArguments& arguments) {
+  check(arguments.batch_size > 0, "-b/--batch_size ", arguments.batch_size, " must be positive");
+  check(arguments.workers >= 0, "--workers ", arguments.workers, " must not be negative");
+  const Checkpoint checkpoint = read_checkpoint(arguments.checkpoint);
+  std::shared_ptr<Classifier> model = model_from_checkpoint(checkpoint, arguments.image_size);
+  const RafDataset data = read_raf_db(arguments.raf_path);
+  check(!data.test.empty(), arguments.raf_path, ": the label list has no test images");
+  const ModelOptions& options = model->options();
+  std::printf("model: %s, %dx%d input, from %s (%s)\n", options.architecture.c_str(), options.image_size,
+              options.image_size, checkpoint.path.c_str(),
+              checkpoint.training ? str_cat("armnet checkpoint after epoch ", checkpoint.training->epoch).c_str()
+                                  : "weights only");
+  std::printf("evaluating %zu test images of %s in file order, batch %d%s\n", data.test.size(),
+              arguments.raf_path.c_str(), arguments.batch_size,
+              options.architecture == "arm" && !options.batch_independent_eval
+                  ? " (the ARM's result depends on the batch: see --batch_sweep)"
+                  : "");
+  std::fflush(stdout);
+  const Evaluation result = evaluate_split(*model, data.test, arguments.batch_size, false, arguments, "test");
+  const ConfusionMatrix& confusion = result.confusion;
+  std::printf("Test accuracy: %.4f\n", confusion.accuracy());
+  std::printf("Test loss: %.4f\n\n", result.mean_loss);
+  std::printf("%s\n", confusion.per_class_table(long_names()).c_str());
+  std::printf("Confusion matrix (rows: target, columns: prediction):\n%s", confusion.matrix_table(short_names()).c_str());
+  if (arguments.plot_cm) {
+    const fs::path out = arguments.out.empty() ? fs::path(checkpoint.path).parent_path() : fs::path(arguments.out);
+    std::error_code error;
+    if (!out.empty()) fs::create_directories(out, error);
+    check(!error, "--out ", out.string(), ": cannot create the directory: ", error.message());
+    const std::string picture = (out / "confusion_matrix.png").string();
+    char title[64];
+    std::snprintf(title, sizeof title, "Accuracy: %.4f", confusion.accuracy());
+    write_confusion_matrix_png(picture, confusion, short_names(), title);
+    std::printf("\nwrote the confusion matrix picture %s\n", picture.c_str());
+  }
+  if (arguments.batch_sweep) print_batch_sweep(*model, data.test, arguments);
+}
+
+}  // namespace
+
+void add_test_command(CLI::App& app) {
+  auto arguments = std::make_shared<TestArguments>();
+  CLI::App* command = app.add_subcommand("test", "Evaluate a checkpoint on the test split of a RAF-DB-layout folder");
+  command->add_option("-c,--checkpoint", arguments->checkpoint,
+                      "armnet checkpoint, run directory (its best), reference .pth or safetensors weights")
+      ->required();
+  command->add_option("--raf_path", arguments->raf_path, "RAF-DB root")->capture_default_str();
+  command->add_option("-b,--batch_size", arguments->batch_size, "Evaluation batch size")->capture_default_str();
+  command->add_flag("-p,--plot_cm", arguments->plot_cm, "Write confusion_matrix.png");
+  command->add_option("--out", arguments->out, "Directory for the picture (default: the checkpoint's)");
+  command->add_option("--image_size", arguments->image_size,
+                      "Input size for checkpoints that do not record it (default 224)");
+  command->add_option("--workers", arguments->workers, "Data-loading threads (0: one per core)")->capture_default_str();
+  command->add_flag("--batch_sweep", arguments->batch_sweep,
+                    "Also report accuracy at batch 1, 64 and 256, in file order and shuffled");
+  command->add_option("--seed", arguments->seed, "Seed of the shuffled orders of --batch_sweep")->capture_default_str();
+  command->callback([arguments] { run_test(*arguments); });
+}
+
+}  // namespace armnet::apps

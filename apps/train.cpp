@@ -1,0 +1,358 @@
+// `armnet train`: the command line, and the training loop of apps/training.h.
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "apps/checkpoint.h"
+#include "apps/commands.h"
+#include "apps/evaluation.h"
+#include "apps/plots.h"
+#include "apps/progress.h"
+#include "apps/training.h"
+#include "autograd/functional.h"
+#include "data/loader.h"
+#include "data/raf_db.h"
+#include "layers/optimizer.h"
+#include "layers/state_dict.h"
+#include "tensor/device.h"
+#include "tensor/io/atomic_file.h"
+#include "tensor/io/torch_checkpoint.h"
+
+namespace armnet::apps {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// ---- Ctrl-C -------------------------------------------------------------------
+
+volatile std::sig_atomic_t stop_requested = 0;
+
+extern "C" void request_stop(int) { stop_requested = 1; }
+
+// For the scope of a run, the first Ctrl-C (or SIGTERM) asks the loop to stop
+// after the current step and save; the handler then resets itself, so a
+// second Ctrl-C ends the process at once as usual.
+class StopRequestHandler {
+ public:
+  StopRequestHandler() {
+    stop_requested = 0;
+    struct sigaction action = {};
+    action.sa_handler = request_stop;
+    action.sa_flags = SA_RESETHAND;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, &previous_interrupt_);
+    sigaction(SIGTERM, &action, &previous_terminate_);
+  }
+  ~StopRequestHandler() {
+    sigaction(SIGINT, &previous_interrupt_, nullptr);
+    sigaction(SIGTERM, &previous_terminate_, nullptr);
+  }
+  StopRequestHandler(const StopRequestHandler&) = delete;
+  StopRequestHandler& operator=(const StopRequestHandler&) = delete;
+  bool requested() const { return stop_requested != 0; }
+
+ private:
+  struct sigaction previous_interrupt_ = {};
+  struct sigaction previous_terminate_ = {};
+};
+
+// ---- checks and setup -----------------------------------------------------------
+
+void check_options(const TrainOptions& options) {
+  check(options.batch_size > 0, "--batch_size ", options.batch_size, " must be positive");
+  check(options.val_batch_size > 0, "--val_batch_size ", options.val_batch_size, " must be positive");
+  check(options.epochs >= 0, "--epochs ", options.epochs, " must not be negative");
+  check(options.workers >= 0, "--workers ", options.workers, " must not be negative");
+  check(options.lr >= 0.0, "--lr ", options.lr, " must not be negative");
+  check(options.lr_gamma > 0.0, "--lr_gamma ", options.lr_gamma, " must be positive");
+  check(options.sampler == "shuffle" || options.sampler == "mrr", "--sampler \"", options.sampler,
+        "\": expected shuffle or mrr");
+  default_optimizer_options(options.optimizer);  // refuses an unknown optimizer
+  make_model(model_options(options));            // refuses a bad model, size or drop rate before any work
+  if (options.device == "cuda") {
+    check(cuda_built(), "--device cuda: this armnet was built without CUDA (no nvcc at build time)");
+    check(cuda_available(), "--device cuda: no usable GPU (", cuda_unavailable_reason(), ")");
+    throw Error("--device cuda: training on the GPU is not available yet (the CUDA op kernels are a later issue); "
+                "use --device cpu");
+  }
+  check(options.device == "cpu", "--device \"", options.device, "\": expected cpu or cuda");
+}
+
+// Creates the output directory and proves it writable before hours of work.
+void prepare_output_directory(const std::string& out) {
+  std::error_code error;
+  fs::create_directories(out, error);
+  check(!error, "--out ", out, ": cannot create the directory: ", error.message());
+  const std::string probe = (fs::path(out) / ".armnet-write-test").string();
+  write_file_atomically(probe, {{"ok", 2}});
+  fs::remove(probe, error);
+}
+
+OptimizerOptions optimizer_options(const TrainOptions& options) {
+  OptimizerOptions optimizer = default_optimizer_options(options.optimizer);
+  if (options.lr > 0.0) optimizer.lr = options.lr;
+  optimizer.momentum = options.momentum;
+  optimizer.weight_decay = options.weight_decay;
+  return optimizer;
+}
+
+double initial_lr(const TrainOptions& options) { return optimizer_options(options).lr; }
+
+void load_pretrained(Classifier& model, const std::string& path) {
+  const NamedTensors mapped = map_torchvision_resnet18(read_torch_checkpoint(path));
+  try {
+    const LoadReport report = load_state_dict(model, mapped, /*strict=*/false);
+    check(report.unexpected.empty(), "unexpected tensor \"", report.unexpected.empty() ? "" : report.unexpected[0],
+          "\" (not a torchvision ResNet-18?)");
+  } catch (const Error& error) {
+    throw Error(str_cat("--pretrained ", path, ": ", error.what()));
+  }
+  std::printf("loaded %zu ImageNet tensors from %s into the feature stack\n", mapped.size(), path.c_str());
+}
+
+std::int64_t correct_predictions(const Tensor& logits, const Tensor& labels, int num_classes) {
+  ConfusionMatrix batch(num_classes);
+  batch.add_batch(logits, labels);
+  std::int64_t correct = 0;
+  for (int c = 0; c < num_classes; ++c) correct += batch.count(c, c);
+  return correct;
+}
+
+void write_metrics_csv(const std::string& path, const std::vector<EpochMetrics>& history) {
+  std::string text = "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds\n";
+  for (const EpochMetrics& m : history) {
+    char line[256];
+    std::snprintf(line, sizeof line, "%d,%.17g,%.17g,%.17g,%.17g,%.9g,%.3f\n", m.epoch, m.train_loss,
+                  m.train_accuracy, m.val_loss, m.val_accuracy, m.lr, m.seconds);
+    text += line;
+  }
+  write_file_atomically(path, {{text.data(), text.size()}});
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+int run_training(const TrainOptions& given, const std::string& resume_dir, bool epochs_given, bool workers_given) {
+  TrainingState state;
+  Checkpoint start;  // what --resume or -c names
+  if (!resume_dir.empty()) {
+    start = read_checkpoint((fs::path(resume_dir) / "last.safetensors").string());
+    check(start.training.has_value(), start.path, ": not an armnet training checkpoint (no training state); "
+          "start from its weights with -c instead");
+    state = *start.training;
+    if (epochs_given) state.options.epochs = given.epochs;
+    if (workers_given) state.options.workers = given.workers;
+    state.options.out = resume_dir;
+  } else {
+    state.options = given;
+  }
+  const TrainOptions& options = state.options;
+  check_options(options);
+  prepare_output_directory(options.out);
+  const RafDataset data = read_raf_db(options.raf_path);
+  check(!data.train.empty() && !data.test.empty(), options.raf_path, ": needs train and test images (found ",
+        data.train.size(), " and ", data.test.size(), ")");
+
+  std::shared_ptr<Classifier> model = make_model(model_options(options));
+  Optimizer optimizer(model->named_parameters(), optimizer_options(options));
+  if (!resume_dir.empty()) {
+    load_checkpoint_weights(*model, start);
+    optimizer.load_state(start.optimizer_state);
+    model->dropout_generator().set_state(state.dropout_generator);
+  } else {
+    if (!options.pretrained.empty()) load_pretrained(*model, options.pretrained);
+    if (!options.checkpoint.empty()) {
+      start = read_checkpoint(options.checkpoint);
+      load_checkpoint_weights(*model, start);
+      const bool same_optimizer = start.training && start.training->options.optimizer == options.optimizer;
+      if (!start.optimizer_state.empty() && same_optimizer) optimizer.load_state(start.optimizer_state);
+      std::printf("started from the weights of %s%s\n", start.path.c_str(),
+                  !start.optimizer_state.empty() && same_optimizer ? " and its optimizer state" : "");
+    }
+  }
+
+  LoaderOptions train_loading;
+  train_loading.batch_size = options.batch_size;
+  train_loading.image_size = options.image_size;
+  train_loading.augment = true;
+  train_loading.sampler = parse_sampler(options.sampler);
+  train_loading.mrr_target = options.mrr_target;
+  train_loading.seed = options.seed;
+  train_loading.workers = options.workers;
+  train_loading.skip_bad = options.skip_bad;
+  LoaderOptions val_loading = train_loading;
+  val_loading.batch_size = options.val_batch_size;
+  val_loading.augment = false;
+  val_loading.sampler = Sampler::Sequential;
+  Loader train_loader(data.train, train_loading);
+  Loader val_loader(data.test, val_loading);
+
+  const fs::path out(options.out);
+  const std::string last_path = (out / "last.safetensors").string();
+  const std::string best_path = (out / "best.safetensors").string();
+  const std::string metrics_path = (out / "metrics.csv").string();
+  const std::string curves_path = (out / "curves.png").string();
+  const int num_classes = model->options().num_classes;
+  const std::int64_t batches = train_loader.batches_per_epoch();
+
+  StopRequestHandler stop;
+  std::printf("armnet train: %s model, %dx%d input, %zu train / %zu validation images from %s\n",
+              options.model.c_str(), options.image_size, options.image_size, data.train.size(), data.test.size(),
+              options.raf_path.c_str());
+  std::printf("  %s lr %g (x%g per epoch), weight decay %g, batch %d (validation %d), %lld batches per epoch, "
+              "sampler %s, seed %llu, %s, %d loader workers\n",
+              options.optimizer.c_str(), initial_lr(options), options.lr_gamma, options.weight_decay,
+              options.batch_size, options.val_batch_size, static_cast<long long>(batches), options.sampler.c_str(),
+              static_cast<unsigned long long>(options.seed), options.device.c_str(), train_loader.workers());
+  if (!resume_dir.empty()) {
+    std::printf("  resuming %s at epoch %lld, batch %lld of %lld\n", start.path.c_str(),
+                static_cast<long long>(state.epoch + 1), static_cast<long long>(state.batches_done),
+                static_cast<long long>(batches));
+  }
+  std::fflush(stdout);
+
+  auto save = [&](const std::string& path) {
+    state.dropout_generator = model->dropout_generator().state();
+    write_checkpoint(path, *model, optimizer, state);
+  };
+  auto interrupted = [&]() {
+    save(last_path);
+    std::printf("interrupted: saved %s (epoch %lld, batch %lld of %lld); continue with: armnet train --resume %s\n",
+                last_path.c_str(), static_cast<long long>(state.epoch + 1),
+                static_cast<long long>(state.batches_done), static_cast<long long>(batches), options.out.c_str());
+    return 130;
+  };
+
+  while (state.epoch < options.epochs) {
+    const std::int64_t epoch = state.epoch;
+    const double lr = exponential_lr(initial_lr(options), options.lr_gamma, epoch);
+    optimizer.set_lr(lr);
+    model->train();
+    const auto epoch_start = std::chrono::steady_clock::now();
+    ProgressBar progress(str_cat("train ", epoch + 1, "/", options.epochs), batches);
+    std::int64_t images_here = 0;
+    train_loader.start_epoch(epoch, state.batches_done);
+    Batch batch;
+    while (train_loader.next(batch)) {
+      const Tensor logits = model->forward(batch.images);
+      const Tensor loss = cross_entropy(logits, batch.labels);
+      const double loss_value = loss.item();
+      if (!std::isfinite(loss_value)) {
+        progress.finish();
+        throw Error(str_cat("the training loss became ", loss_value, " at epoch ", epoch + 1, ", step ",
+                            batch.index + 1, " of ", batches, "; training stopped (the last good checkpoint ",
+                            fs::exists(last_path) ? last_path : std::string("(none yet)"), " is kept)"));
+      }
+      loss.backward();
+      optimizer.step();
+      optimizer.zero_grad();
+      state.batches_done = batch.index + 1;
+      state.partial_loss_sum += loss_value;
+      state.partial_correct += correct_predictions(logits, batch.labels, num_classes);
+      state.partial_seen += batch.labels.numel();
+      images_here += batch.labels.numel();
+      progress.update(state.batches_done, images_here, state.partial_loss_sum / static_cast<double>(state.batches_done));
+      if (stop.requested()) {
+        progress.finish();
+        state.partial_seconds += seconds_since(epoch_start);
+        return interrupted();
+      }
+    }
+    progress.finish();
+    const Evaluation validation =
+        evaluate(*model, val_loader, 0, str_cat("validation ", epoch + 1, "/", options.epochs));
+
+    EpochMetrics metrics;
+    metrics.epoch = static_cast<int>(epoch + 1);
+    metrics.train_loss = state.partial_loss_sum / static_cast<double>(std::max<std::int64_t>(1, state.batches_done));
+    metrics.train_accuracy =
+        static_cast<double>(state.partial_correct) / static_cast<double>(std::max<std::int64_t>(1, state.partial_seen));
+    metrics.val_loss = validation.mean_loss;
+    metrics.val_accuracy = validation.confusion.accuracy();
+    metrics.lr = lr;
+    metrics.seconds = state.partial_seconds + seconds_since(epoch_start);
+    std::printf("[Epoch %d] Training accuracy: %.4f. Loss: %.3f. LR %.6f\n", metrics.epoch, metrics.train_accuracy,
+                metrics.train_loss, metrics.lr);
+    std::printf("[Epoch %d] Validation accuracy:%.4f. Loss:%.3f\n", metrics.epoch, metrics.val_accuracy,
+                metrics.val_loss);
+
+    state.history.push_back(metrics);
+    state.epoch = epoch + 1;
+    state.batches_done = 0;
+    state.partial_loss_sum = 0.0;
+    state.partial_correct = state.partial_seen = 0;
+    state.partial_seconds = 0.0;
+    write_metrics_csv(metrics_path, state.history);
+    write_training_curves_png(curves_path, state.history);
+    if (metrics.val_accuracy > state.best_accuracy) {
+      state.best_accuracy = metrics.val_accuracy;
+      state.best_epoch = metrics.epoch;
+      save(best_path);
+      std::printf("  best so far: saved %s\n", best_path.c_str());
+    }
+    save(last_path);
+    std::fflush(stdout);
+    if (stop.requested()) return interrupted();
+  }
+  if (state.best_epoch > 0) {
+    std::printf("done: best validation accuracy %.4f at epoch %d\n", state.best_accuracy, state.best_epoch);
+  } else {
+    std::printf("done: nothing to train (%d epochs)\n", options.epochs);
+  }
+  std::printf("outputs in %s: last.safetensors, best.safetensors, metrics.csv, curves.png\n", options.out.c_str());
+  return 0;
+}
+
+// ---- the command line -------------------------------------------------------------
+
+void add_train_command(CLI::App& app) {
+  struct Arguments {
+    TrainOptions options;
+    std::string resume;
+  };
+  auto arguments = std::make_shared<Arguments>();
+  TrainOptions& o = arguments->options;
+  CLI::App* command = app.add_subcommand("train", "Train ResNet-18 + ARM (or the baseline) on a RAF-DB-layout folder");
+  command->add_option("--raf_path", o.raf_path, "RAF-DB root (EmoLabel/ and Image/aligned/)")->capture_default_str();
+  command->add_option("--batch_size", o.batch_size, "Training batch size")->capture_default_str();
+  command->add_option("--val_batch_size", o.val_batch_size, "Validation batch size")->capture_default_str();
+  command->add_option("--optimizer", o.optimizer, "adam or sgd")->capture_default_str();
+  command->add_option("--lr", o.lr, "Initial learning rate (default: adam 0.001, sgd 0.01)");
+  command->add_option("--momentum", o.momentum, "SGD momentum")->capture_default_str();
+  command->add_option("--weight_decay", o.weight_decay, "L2 weight decay added to the gradient")->capture_default_str();
+  command->add_option("--lr_gamma", o.lr_gamma, "Learning-rate factor after each epoch")->capture_default_str();
+  command->add_option("--workers", o.workers, "Data-loading threads (0: one per core)")->capture_default_str();
+  command->add_option("--epochs", o.epochs, "Epochs to train (with --resume: the new total)")->capture_default_str();
+  command->add_option("-c,--checkpoint", o.checkpoint, "Start from these weights (armnet or reference .pth)");
+  command->add_option("--model", o.model, "arm (ResNet-18 + ARM) or resnet18 (baseline)")->capture_default_str();
+  command->add_option("--pretrained", o.pretrained, "torchvision ImageNet ResNet-18 .pth for the feature stack");
+  command->add_option("--image_size", o.image_size, "Square input size (ARM: 33 or more)")->capture_default_str();
+  command->add_option("--drop_rate", o.drop_rate, "Dropout before fc, in training only")->capture_default_str();
+  command->add_flag("--batch_independent_eval", o.batch_independent_eval,
+                    "ARM: evaluate with a running global mean instead of the batch's");
+  command->add_option("--sampler", o.sampler, "shuffle (the reference) or mrr (class-balanced resampling)")
+      ->capture_default_str();
+  command->add_option("--mrr_target", o.mrr_target, "MRR's samples per class (0: the largest class)")
+      ->capture_default_str();
+  command->add_option("--seed", o.seed, "Seed of initialisation, order and augmentation")->capture_default_str();
+  command->add_option("--out", o.out, "Directory for checkpoints, metrics.csv and curves.png")->capture_default_str();
+  command->add_option("--device", o.device, "cpu or cuda")->capture_default_str();
+  command->add_option("--resume", arguments->resume, "Continue the run in this directory exactly where it stopped");
+  command->add_flag("--skip_bad", o.skip_bad, "Skip undecodable images with a warning instead of stopping");
+  command->callback([arguments, command] {
+    const int status = run_training(arguments->options, arguments->resume, command->count("--epochs") > 0,
+                                    command->count("--workers") > 0);
+    if (status != 0) throw CLI::RuntimeError(status);
+  });
+}
+
+}  // namespace armnet::apps

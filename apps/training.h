@@ -1,0 +1,80 @@
+// `armnet train`: the reference's training loop (ARM-SPEC section 3) with
+// checkpoints that resume exactly. docs/training.md explains the outputs.
+//
+//   per epoch: train over the shuffled (or MRR-resampled) train split with
+//   augmentation, then evaluate the test split; print the reference's two
+//   summary lines; rewrite DIR/metrics.csv and DIR/curves.png; save
+//   DIR/best.safetensors when validation accuracy improves and
+//   DIR/last.safetensors always. The learning rate is lr * 0.9^epoch.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "apps/report.h"
+#include "layers/resnet_arm.h"
+
+namespace armnet::apps {
+
+// Every setting of a run (the flags of `armnet train`); stored in each
+// checkpoint, so that --resume continues with the same ones.
+struct TrainOptions {
+  std::string raf_path = "./datasets/raf-basic/";
+  int batch_size = 256;
+  int val_batch_size = 64;
+  std::string optimizer = "adam";  // "adam" or "sgd"
+  double lr = 0.0;                 // 0: the optimizer's default (adam 1e-3, sgd 0.01)
+  double momentum = 0.9;           // sgd
+  double weight_decay = 1e-4;
+  double lr_gamma = 0.9;           // the learning rate is multiplied by it after each epoch
+  int workers = 4;
+  int epochs = 70;
+  std::string checkpoint;  // -c: start from these weights (and optimizer state, if it holds one)
+  std::string model = "arm";  // "arm" or "resnet18"
+  std::string pretrained;     // torchvision ImageNet ResNet-18 .pth for the feature stack
+  int image_size = 224;
+  double drop_rate = 0.0;
+  bool batch_independent_eval = false;
+  std::string sampler = "shuffle";  // "shuffle" or "mrr"
+  std::int64_t mrr_target = 0;
+  std::uint64_t seed = 0;
+  std::string out = "runs/arm";
+  std::string device = "cpu";
+  bool skip_bad = false;
+};
+
+nlohmann::json to_json(const TrainOptions& options);
+TrainOptions train_options_from_json(const nlohmann::json& json);  // throws naming a missing or bad field
+ModelOptions model_options(const TrainOptions& options);
+
+// Where a run stands: everything beyond weights and optimizer buffers that a
+// checkpoint holds so that a resumed run continues exactly.
+struct TrainingState {
+  TrainOptions options;
+  std::int64_t epoch = 0;          // 0-based epoch in progress (== epochs when the run is complete)
+  std::int64_t batches_done = 0;   // of that epoch (non-zero only after an interrupt)
+  double partial_loss_sum = 0.0;   // sum of the batch losses so far in that epoch
+  std::int64_t partial_correct = 0, partial_seen = 0;
+  double partial_seconds = 0.0;
+  double best_accuracy = -1.0;
+  int best_epoch = 0;              // 1-based; 0: none yet
+  std::vector<EpochMetrics> history;
+  std::string dropout_generator;   // Generator::state() of the model's dropout
+  // The dynamic loss scaler of mixed precision (APEX's): not used in fp32
+  // training, where it stays disabled at scale 1.
+  bool loss_scaling = false;
+  double loss_scale = 1.0;
+  std::int64_t loss_scale_good_steps = 0;
+};
+
+nlohmann::json to_json(const TrainingState& state);
+TrainingState training_state_from_json(const nlohmann::json& json);
+
+// Runs (or with `resume`, continues) training; returns the process exit
+// status: 0 when done, 130 when interrupted by Ctrl-C (after saving last).
+int run_training(const TrainOptions& options, const std::string& resume_dir, bool epochs_given, bool workers_given);
+
+}  // namespace armnet::apps

@@ -1,0 +1,350 @@
+// armnet train / test / predict end to end on a tiny synthetic RAF-DB, run as
+// the user runs them (the armnet program in a child process), plus the
+// checkpoint format in-process: round trip, resume exactness (also after a
+// Ctrl-C mid-epoch), and the error cases.
+#define BOOST_TEST_MODULE train
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/test/unit_test.hpp>
+#include <fcntl.h>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "apps/checkpoint.h"
+#include "data/image.h"
+#include "tensor/io/safetensors.h"
+#include "tests/gradcheck.h"
+
+extern char** environ;
+
+using namespace armnet;
+using namespace armnet::apps;
+using namespace armnet::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct RunResult {
+  int status = -1;  // exit status, or 128 + signal
+  std::string out, err;
+};
+
+// Starts the armnet program with `arguments`, stdout and stderr into files.
+pid_t spawn_armnet(const std::vector<std::string>& arguments, const std::string& out_path,
+                   const std::string& err_path) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  std::vector<std::string> all = {ARMNET_EXECUTABLE};
+  all.insert(all.end(), arguments.begin(), arguments.end());
+  std::vector<char*> argv;
+  for (std::string& argument : all) argv.push_back(argument.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  const int error = posix_spawn(&pid, ARMNET_EXECUTABLE, &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  BOOST_TEST_REQUIRE(error == 0, "cannot start " << ARMNET_EXECUTABLE);
+  return pid;
+}
+
+int wait_for(pid_t pid) {
+  int status = 0;
+  BOOST_TEST_REQUIRE(waitpid(pid, &status, 0) == pid);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(file), {});
+}
+
+RunResult run_armnet(const std::vector<std::string>& arguments) {
+  static int count = 0;
+  const std::string stem = (fs::temp_directory_path() / ("armnet_e2e_" + std::to_string(getpid()) + "_" +
+                                                         std::to_string(count++)))
+                               .string();
+  RunResult result;
+  result.status = wait_for(spawn_armnet(arguments, stem + ".out", stem + ".err"));
+  result.out = read_text(stem + ".out");
+  result.err = read_text(stem + ".err");
+  fs::remove(stem + ".out");
+  fs::remove(stem + ".err");
+  BOOST_TEST_MESSAGE("armnet exited " << result.status << "\nstdout:\n" << result.out << "stderr:\n" << result.err);
+  return result;
+}
+
+bool contains(const std::string& text, const std::string& fragment) { return text.find(fragment) != std::string::npos; }
+
+// A failed run: status 1 and one line "armnet: error: ..." containing each fragment.
+void expect_one_line_error(const RunResult& result, const std::vector<std::string>& fragments) {
+  BOOST_TEST(result.status == 1);
+  BOOST_TEST(result.err.rfind("armnet: error: ", 0) == 0u);
+  BOOST_TEST(std::count(result.err.begin(), result.err.end(), '\n') == 1);
+  for (const std::string& fragment : fragments) BOOST_TEST(contains(result.err, fragment), "missing: " << fragment);
+}
+
+// metrics.csv without the wall-time column (which differs between runs).
+std::vector<std::string> metrics_without_time(const fs::path& run) {
+  std::istringstream lines(read_text((run / "metrics.csv").string()));
+  std::vector<std::string> rows;
+  for (std::string line; std::getline(lines, line);) rows.push_back(line.substr(0, line.rfind(',')));
+  return rows;
+}
+
+// The tiny synthetic data set every test trains on, written once.
+struct SyntheticData {
+  TemporaryDirectory directory;
+  std::string root = directory.file("raf");
+  SyntheticData() {
+    const RunResult result = run_armnet({"synth", "--out", root, "--train", "48", "--test", "16", "--seed", "5",
+                                         "--size", "48"});
+    BOOST_TEST_REQUIRE(result.status == 0);
+  }
+};
+
+const SyntheticData& data() {
+  static const SyntheticData instance;
+  return instance;
+}
+
+// armnet train on the tiny set: 40x40 inputs, batch 8 (6 batches per epoch).
+std::vector<std::string> train_arguments(const std::string& out, int epochs) {
+  return {"train", "--raf_path", data().root, "--image_size", "40", "--batch_size", "8", "--val_batch_size", "8",
+          "--epochs", std::to_string(epochs), "--workers", "2", "--seed", "11", "--out", out};
+}
+
+std::vector<std::string> with(std::vector<std::string> arguments, const std::vector<std::string>& more) {
+  arguments.insert(arguments.end(), more.begin(), more.end());
+  return arguments;
+}
+
+void expect_same_tensors(const NamedTensors& a, const NamedTensors& b) {
+  BOOST_TEST_REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    BOOST_TEST(a[i].first == b[i].first);
+    BOOST_TEST(a[i].second.shape() == b[i].second.shape());
+    BOOST_TEST(std::memcmp(a[i].second.data_ptr(), b[i].second.data_ptr(), a[i].second.nbytes()) == 0,
+               "tensor " << a[i].first << " differs");
+  }
+}
+
+// One uninterrupted two-epoch run, shared by the tests that compare with it.
+const fs::path& reference_run() {
+  static TemporaryDirectory directory;
+  static const fs::path run = [] {
+    const fs::path out = directory / "run";
+    const RunResult result = run_armnet(train_arguments(out.string(), 2));
+    BOOST_TEST_REQUIRE(result.status == 0);
+    return out;
+  }();
+  return run;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(train_writes_the_reference_lines_metrics_curves_and_checkpoints) {
+  const fs::path run = reference_run();
+  for (const char* name : {"last.safetensors", "best.safetensors", "metrics.csv", "curves.png"})
+    BOOST_TEST(fs::exists(run / name), name);
+  const std::vector<std::string> rows = metrics_without_time(run);
+  BOOST_TEST_REQUIRE(rows.size() == 3u);
+  BOOST_TEST(rows[0] == "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr");
+  BOOST_TEST(rows[1].rfind("1,", 0) == 0u);
+  BOOST_TEST(rows[2].rfind("2,", 0) == 0u);
+  const Image curves = decode_image((run / "curves.png").string());
+  BOOST_TEST(curves.width == 1000);
+  BOOST_TEST(curves.height == 420);
+
+  const Checkpoint last = read_checkpoint((run / "last.safetensors").string());
+  BOOST_TEST_REQUIRE(last.training.has_value());
+  const TrainingState& state = *last.training;
+  BOOST_TEST(state.epoch == 2);
+  BOOST_TEST(state.batches_done == 0);
+  BOOST_TEST(state.history.size() == 2u);
+  BOOST_TEST(state.options.image_size == 40);
+  BOOST_TEST(state.options.seed == 11u);
+  BOOST_TEST(state.history[1].lr == 1e-3 * 0.9, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(!state.loss_scaling);
+  BOOST_TEST(state.loss_scale == 1.0);
+  // Adam state for every parameter: 2 epochs x 6 batches = 12 steps.
+  bool found_step = false;
+  for (const auto& [name, tensor] : last.optimizer_state) {
+    if (name == "step.fc.weight") {
+      found_step = true;
+      BOOST_TEST(tensor.data<std::int64_t>()[0] == 12);
+    }
+  }
+  BOOST_TEST(found_step);
+  BOOST_TEST(last.optimizer_state.size() == 3 * make_model(model_options(state.options))->named_parameters().size());
+  // The weights carry the reference's names.
+  bool has_alpha = false;
+  for (const auto& [name, tensor] : last.weights) has_alpha = has_alpha || name == "arm.alpha";
+  BOOST_TEST(has_alpha);
+  // best.safetensors is the epoch of the best validation accuracy.
+  const Checkpoint best = read_checkpoint(run.string());
+  BOOST_TEST(best.path == (run / "best.safetensors").string());
+  BOOST_TEST(best.training->best_epoch >= 1);
+  BOOST_TEST(best.training->epoch == best.training->best_epoch);
+}
+
+BOOST_AUTO_TEST_CASE(test_reports_the_validation_accuracy_of_the_best_checkpoint_and_plots) {
+  const fs::path run = reference_run();
+  const Checkpoint best = read_checkpoint(run.string());
+  const EpochMetrics& best_metrics = best.training->history.back();
+  TemporaryDirectory pictures;
+  const RunResult result = run_armnet({"test", "-c", run.string(), "--raf_path", data().root, "-b", "8", "-p",
+                                       "--out", pictures.path().string(), "--workers", "1"});
+  BOOST_TEST_REQUIRE(result.status == 0);
+  char expected[64];
+  std::snprintf(expected, sizeof expected, "Test accuracy: %.4f\n", best_metrics.val_accuracy);
+  BOOST_TEST(contains(result.out, expected), "expected " << expected);
+  BOOST_TEST(contains(result.out, "batch 8"));
+  BOOST_TEST(contains(result.out, "precision"));
+  BOOST_TEST(contains(result.out, "mean class accuracy"));
+  BOOST_TEST(contains(result.out, "SU  FE  DI  HA  SA  AN  NE"));
+  const Image picture = decode_image((pictures.path() / "confusion_matrix.png").string());
+  BOOST_TEST(picture.width == 640);
+}
+
+BOOST_AUTO_TEST_CASE(test_batch_sweep_reports_three_batch_sizes_both_orders) {
+  const RunResult result = run_armnet({"test", "-c", reference_run().string(), "--raf_path", data().root,
+                                       "--batch_sweep", "--workers", "1"});
+  BOOST_TEST_REQUIRE(result.status == 0);
+  BOOST_TEST(contains(result.out, "file order"));
+  BOOST_TEST(contains(result.out, "shuffled"));
+  for (const char* row : {"\n  1 ", "\n  64 ", "\n  256 "}) BOOST_TEST(contains(result.out, row), row);
+}
+
+BOOST_AUTO_TEST_CASE(predict_prints_probabilities_that_sum_to_one) {
+  const std::string image = (fs::path(data().root) / "Image" / "aligned" / "test_0001_aligned.jpg").string();
+  const RunResult result = run_armnet({"predict", "-c", (reference_run() / "last.safetensors").string(), image,
+                                       image, "--json"});
+  BOOST_TEST_REQUIRE(result.status == 0);
+  const nlohmann::json json = nlohmann::json::parse(result.out);
+  BOOST_TEST_REQUIRE(json.size() == 2u);
+  double total = 0.0, largest = 0.0;
+  std::string best;
+  for (const auto& [name, p] : json[0]["probabilities"].items()) {
+    total += p.get<double>();
+    if (p.get<double>() > largest) largest = p.get<double>(), best = name;
+  }
+  BOOST_TEST(total == 1.0, boost::test_tools::tolerance(1e-9));
+  BOOST_TEST(json[0]["expression"].get<std::string>() == best);
+  BOOST_TEST(json[0]["probabilities"] == json[1]["probabilities"]);  // each image alone: the same image, the same answer
+  const RunResult text = run_armnet({"predict", "-c", reference_run().string(), image});
+  BOOST_TEST(contains(text.out, image + ": " + best));
+}
+
+BOOST_AUTO_TEST_CASE(resume_continues_exactly_like_an_uninterrupted_run) {
+  TemporaryDirectory directory;
+  const std::string out = directory.file("run");
+  BOOST_TEST_REQUIRE(run_armnet(train_arguments(out, 1)).status == 0);
+  const RunResult resumed = run_armnet({"train", "--resume", out, "--epochs", "2"});
+  BOOST_TEST_REQUIRE(resumed.status == 0);
+  BOOST_TEST(contains(resumed.out, "resuming"));
+  BOOST_TEST(metrics_without_time(out) == metrics_without_time(reference_run()), boost::test_tools::per_element());
+  expect_same_tensors(read_safetensors(out + "/last.safetensors"),
+                      read_safetensors((reference_run() / "last.safetensors").string()));
+}
+
+BOOST_AUTO_TEST_CASE(ctrl_c_saves_last_mid_epoch_and_resume_is_exact) {
+  TemporaryDirectory directory;
+  const std::string out = directory.file("run");
+  const std::string out_log = directory.file("stdout"), err_log = directory.file("stderr");
+  const pid_t pid = spawn_armnet(train_arguments(out, 2), out_log, err_log);
+  // The header is printed once the handler is in place and before the first step.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!contains(read_text(out_log), "batches per epoch") && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  BOOST_TEST_REQUIRE(kill(pid, SIGINT) == 0);
+  BOOST_TEST_REQUIRE(wait_for(pid) == 130);
+  BOOST_TEST_MESSAGE(read_text(out_log) << read_text(err_log));
+  BOOST_TEST(contains(read_text(out_log), "interrupted: saved"));
+  const Checkpoint last = read_checkpoint(out + "/last.safetensors");
+  BOOST_TEST_REQUIRE(last.training.has_value());
+  BOOST_TEST(last.training->epoch * 6 + last.training->batches_done >= 1);
+  BOOST_TEST_REQUIRE(run_armnet({"train", "--resume", out}).status == 0);
+  BOOST_TEST(metrics_without_time(out) == metrics_without_time(reference_run()), boost::test_tools::per_element());
+  expect_same_tensors(read_safetensors(out + "/last.safetensors"),
+                      read_safetensors((reference_run() / "last.safetensors").string()));
+}
+
+BOOST_AUTO_TEST_CASE(checkpoint_round_trip_in_process) {
+  ModelOptions options;
+  options.image_size = 40;
+  options.drop_rate = 0.3;
+  std::shared_ptr<Classifier> model = make_model(options);
+  Optimizer optimizer(model->named_parameters(), default_optimizer_options("sgd"));
+  Generator generator(3);
+  for (auto& [name, parameter] : model->named_parameters()) {
+    Tensor gradient = randn(parameter.shape(), generator);
+    parameter.backward(gradient);  // a leaf: its gradient is `gradient`
+  }
+  optimizer.step();
+  model->dropout_generator().normal();  // a pending spare value too
+  TrainingState state;
+  state.options.image_size = 40;
+  state.options.drop_rate = 0.3;
+  state.options.optimizer = "sgd";
+  state.epoch = 3;
+  state.batches_done = 2;
+  state.partial_loss_sum = 1.25;
+  state.best_accuracy = 0.5;
+  state.best_epoch = 2;
+  state.history = {{1, 2.0, 0.1, 2.1, 0.2, 1e-2, 3.5}, {2, 1.5, 0.3, 1.9, 0.5, 9e-3, 3.25}};
+  state.dropout_generator = model->dropout_generator().state();
+  TemporaryDirectory directory;
+  const std::string path = directory.file("c.safetensors");
+  write_checkpoint(path, *model, optimizer, state);
+
+  const Checkpoint loaded = read_checkpoint(path);
+  BOOST_TEST_REQUIRE(loaded.training.has_value());
+  BOOST_TEST(to_json(*loaded.training) == to_json(state));
+  expect_same_tensors(loaded.weights, model->state_dict());  // in the file's order, the state dict's
+  std::shared_ptr<Classifier> restored = model_from_checkpoint(loaded);
+  BOOST_TEST(restored->options().drop_rate == 0.3);
+  Optimizer restored_optimizer(restored->named_parameters(), default_optimizer_options("sgd"));
+  restored_optimizer.load_state(loaded.optimizer_state);
+  const NamedTensors a = optimizer.state(), b = restored_optimizer.state();
+  expect_same_tensors(a, b);
+}
+
+BOOST_AUTO_TEST_CASE(errors_are_one_line_and_name_the_culprit) {
+  TemporaryDirectory directory;
+  // A missing data root.
+  expect_one_line_error(run_armnet({"train", "--raf_path", directory.file("nowhere"), "--out", directory.file("o")}),
+                        {directory.file("nowhere")});
+  // An --out that cannot be a directory (below a regular file).
+  std::ofstream(directory.file("plain")) << "x";
+  expect_one_line_error(run_armnet(with(train_arguments(directory.file("plain") + "/run", 1), {})),
+                        {"--out", directory.file("plain")});
+  // A checkpoint of the other model.
+  expect_one_line_error(
+      run_armnet(with(train_arguments(directory.file("r2"), 1),
+                      {"--model", "resnet18", "-c", (reference_run() / "last.safetensors").string()})),
+      {"last.safetensors", "ARM", "not resnet18"});
+  // A corrupt (truncated) checkpoint.
+  const std::string bytes = read_text((reference_run() / "best.safetensors").string());
+  const std::string corrupt = directory.file("corrupt.safetensors");
+  std::ofstream(corrupt, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  expect_one_line_error(run_armnet({"test", "-c", corrupt, "--raf_path", data().root}), {corrupt});
+  expect_one_line_error(run_armnet({"predict", "-c", directory.file("missing.safetensors"), "x.jpg"}),
+                        {"missing.safetensors"});
+  // --resume of a directory without a checkpoint.
+  expect_one_line_error(run_armnet({"train", "--resume", directory.file("empty")}), {"last.safetensors"});
+}
+
+BOOST_AUTO_TEST_CASE(a_diverging_loss_stops_with_the_epoch_and_step) {
+  TemporaryDirectory directory;
+  const RunResult result = run_armnet(with(train_arguments(directory.file("run"), 1), {"--lr", "1e30"}));
+  expect_one_line_error(result, {"the training loss became", "at epoch 1, step"});
+  BOOST_TEST(!fs::exists(directory / "run" / "last.safetensors"));
+}
