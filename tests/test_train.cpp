@@ -317,6 +317,46 @@ BOOST_AUTO_TEST_CASE(checkpoint_round_trip_in_process) {
   expect_same_tensors(a, b);
 }
 
+BOOST_AUTO_TEST_CASE(test_accepts_plain_weights_with_the_dataparallel_prefix) {
+  // What another program saves: only the state dict, under DataParallel's
+  // "module." names, no armnet metadata; the model is inferred from the names.
+  const fs::path run = reference_run();
+  const Checkpoint best = read_checkpoint(run.string());
+  NamedTensors prefixed;
+  for (const auto& [name, tensor] : best.weights) prefixed.emplace_back("module." + name, tensor);
+  TemporaryDirectory directory;
+  const std::string weights = directory.file("weights.safetensors");
+  write_safetensors(weights, prefixed);
+  const Checkpoint plain = read_checkpoint(weights);
+  BOOST_TEST(!plain.training.has_value());
+  BOOST_TEST(plain.optimizer_state.empty());
+  BOOST_TEST(plain.weights.front().first.rfind("module.", 0) == std::string::npos);
+  const RunResult result = run_armnet({"test", "-c", weights, "--image_size", "40", "--raf_path", data().root, "-b",
+                                       "8", "--workers", "1"});
+  BOOST_TEST_REQUIRE(result.status == 0);
+  char expected[64];
+  std::snprintf(expected, sizeof expected, "Test accuracy: %.4f\n", best.training->history.back().val_accuracy);
+  BOOST_TEST(contains(result.out, expected), "expected " << expected);
+  BOOST_TEST(contains(result.out, "weights only"));
+  // Without the size it was trained at, the fc width does not fit: said so.
+  expect_one_line_error(run_armnet({"test", "-c", weights, "--raf_path", data().root}),
+                        {"weights.safetensors", "--image_size", "121"});
+}
+
+BOOST_AUTO_TEST_CASE(reference_pth_checkpoints_give_their_model_state_dict) {
+  // tests/data/reference_checkpoint.pth: the reference's {"iter",
+  // "model_state_dict", "optimizer_state_dict"} layout (tools/make_pth_fixture.py).
+  const Checkpoint checkpoint =
+      read_checkpoint((fs::path(__FILE__).parent_path() / "data" / "reference_checkpoint.pth").string());
+  BOOST_TEST(!checkpoint.training.has_value());
+  std::vector<std::string> names;
+  for (const auto& [name, tensor] : checkpoint.weights) names.push_back(name);
+  BOOST_TEST(names == std::vector<std::string>({"0.weight", "1.weight", "1.bias", "1.running_mean", "1.running_var",
+                                                "1.num_batches_tracked", "3.weight", "3.bias"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(checkpoint.weights[0].second.at(1) == -0.75);  // element 1 of the formula 0.25 i - 1
+}
+
 BOOST_AUTO_TEST_CASE(errors_are_one_line_and_name_the_culprit) {
   TemporaryDirectory directory;
   // A missing data root.
