@@ -31,12 +31,12 @@ The file holds (float64 unless said):
   adam.step.<name>, sgd.step.<name>    int64 [] steps taken by the parameter
   hyper.<optimizer>.<option>     [] the options the runs used
 """
-import json
 import pathlib
-import struct
 
 import numpy as np
 import torch
+
+from make_fixtures import write_safetensors  # the one hand-written safetensors writer
 
 FIXTURE = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "optimizer_steps.safetensors"
 PARAMETERS = [("weight", (3, 4)), ("bias", (4,)), ("scale", (2, 1, 3))]
@@ -72,30 +72,6 @@ def run(kind, dtype):
         for k, (name, _) in enumerate(PARAMETERS):
             history[name].append(params[k].detach().clone())
     return history, optimizer, params
-
-
-SAFETENSORS_DTYPES = {torch.float64: ("F64", "<f8"), torch.int64: ("I64", "<i8")}
-
-
-def write_safetensors(path, tensors, metadata):
-    header = {"__metadata__": metadata}
-    blobs = []
-    offset = 0
-    for name, t in tensors.items():
-        code, numpy_dtype = SAFETENSORS_DTYPES[t.dtype]
-        blob = t.contiguous().numpy().astype(numpy_dtype).tobytes()
-        header[name] = {"dtype": code, "shape": list(t.shape), "data_offsets": [offset, offset + len(blob)]}
-        blobs.append(blob)
-        offset += len(blob)
-    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    text += b" " * (-len(text) % 8)
-    temporary = path.with_suffix(".tmp")
-    with open(temporary, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for blob in blobs:
-            f.write(blob)
-    temporary.replace(path)
 
 
 def main():
