@@ -27,7 +27,8 @@ std::string library_versions();
 
 // Allocates `bytes` on `device`; throws armnet::Error naming `what` (the
 // tensor's description) and the size when memory runs out. CPU memory is
-// 64-byte aligned.
+// 64-byte aligned. Freed CPU blocks of 1 MiB and more are kept for reuse,
+// never more than the most ever handed out at once (see device.cpp).
 void* device_allocate(Device device, std::size_t bytes, const std::string& what);
 void device_free(Device device, void* pointer) noexcept;
 // Host memory for batches bound for a GPU, recycled: page-locked ("pinned",

@@ -3,6 +3,7 @@
 #define BOOST_TEST_MODULE tensor
 #include <boost/test/unit_test.hpp>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 
 #include "tensor/tensor.h"
@@ -85,4 +86,27 @@ BOOST_AUTO_TEST_CASE(cuda_tensors_without_a_gpu_fail_clearly) {
   }
   BOOST_TEST_MESSAGE("skipping the GPU round trip: " << cuda_unavailable_reason());
   BOOST_CHECK_THROW(Tensor::zeros({2}, DType::Float32, Device::CUDA), Error);
+}
+
+BOOST_AUTO_TEST_CASE(large_cpu_blocks_are_reused_and_zeros_are_zero) {
+  // Blocks of 1 MiB and more are kept when freed (tensor/device.cpp): the next
+  // tensor of that size gets the block back, dirty, so zeros() must clear it.
+  const Shape shape = {1 << 19};  // 2 MiB of float32
+  void* first_block = nullptr;
+  {
+    Tensor dirty = Tensor::full(shape, 7.0);
+    first_block = dirty.data_ptr();
+  }
+  Tensor again = Tensor::zeros(shape);
+#if !defined(__SANITIZE_ADDRESS__)
+  BOOST_TEST(again.data_ptr() == first_block);
+#endif
+  double sum = 0.0;
+  for (std::int64_t i = 0; i < again.numel(); ++i) sum += std::abs(again.data<float>()[i]);
+  BOOST_TEST(sum == 0.0);
+  BOOST_TEST(reinterpret_cast<std::uintptr_t>(again.data_ptr()) % 64 == 0u);
+  // Two live tensors never share a block.
+  Tensor other = Tensor::full(shape, 1.0);
+  BOOST_TEST(other.data_ptr() != again.data_ptr());
+  BOOST_TEST(again.data<float>()[123] == 0.0f);
 }
