@@ -4,9 +4,10 @@
 // oneDNN runs fastest on its own blocked layouts (e.g. 16 channels innermost),
 // so each pass is planned with "any" layouts: the plain NCHW / OIHW buffers
 // are reordered into the layouts the primitive asks for, and the result is
-// reordered back (as PyTorch does for plain tensors). Primitives are
-// expensive to create, so one ConvolutionPlan per geometry is cached. oneDNN
-// threads itself with OpenMP.
+// reordered back (as PyTorch does for plain tensors). The reordered copies
+// live in armnet tensors, so they come from armnet's allocator. Primitives
+// are expensive to create, so one ConvolutionPlan per geometry is cached.
+// oneDNN threads itself with OpenMP.
 #include "kernels/cpu/conv2d_onednn.h"
 
 #ifdef ARMNET_WITH_ONEDNN
@@ -98,11 +99,19 @@ const ConvolutionPlan& plan_for(const Conv2dGeometry& g, bool has_bias) {
   return *plan;
 }
 
+// A oneDNN memory in `layout` over bytes from armnet's allocator, which keeps
+// large freed blocks for reuse (tensor/device.cpp) where oneDNN's own
+// allocation would page-fault a fresh block on every call; `holder` owns them.
+memory new_memory(const memory::desc& layout, Tensor& holder) {
+  holder = Tensor::empty({static_cast<std::int64_t>(layout.get_size())}, DType::UInt8);
+  return memory(layout, cpu_engine(), holder.data_ptr());
+}
+
 // `plain` in the layout `wanted`: itself when the layouts agree, else a
-// reordered copy.
-memory in_layout(const memory& plain, const memory::desc& wanted, dnnl::stream& stream) {
+// reordered copy (whose bytes `holder` owns).
+memory in_layout(const memory& plain, const memory::desc& wanted, dnnl::stream& stream, Tensor& holder) {
   if (plain.get_desc() == wanted) return plain;
-  memory converted(wanted, cpu_engine());
+  memory converted = new_memory(wanted, holder);
   dnnl::reorder(plain, converted).execute(stream, const_cast<memory&>(plain), converted);
   return converted;
 }
@@ -110,9 +119,10 @@ memory in_layout(const memory& plain, const memory::desc& wanted, dnnl::stream& 
 // A buffer in the layout `produced` whose result ends up in `plain`: `plain`
 // itself when the layouts agree; copy_back() reorders otherwise.
 struct OutputBuffer {
+  Tensor holder;  // the bytes of `produced` when it is not `plain`
   memory plain, produced;
   OutputBuffer(const memory& plain_memory, const memory::desc& layout)
-      : plain(plain_memory), produced(layout == plain_memory.get_desc() ? plain_memory : memory(layout, cpu_engine())) {}
+      : plain(plain_memory), produced(layout == plain_memory.get_desc() ? plain_memory : new_memory(layout, holder)) {}
   void copy_back(dnnl::stream& stream) {
     if (produced.get_data_handle() != plain.get_data_handle()) dnnl::reorder(produced, plain).execute(stream, produced, plain);
   }
@@ -140,8 +150,9 @@ void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, T
   run("forward", g, [&] {
     const ConvolutionPlan& plan = plan_for(g, bias.defined());
     dnnl::stream stream(cpu_engine());
-    memory x_in = in_layout(wrap(plan.x_plain, x), plan.forward.src_desc(), stream);
-    memory weight_in = in_layout(wrap(plan.weight_plain, weight), plan.forward.weights_desc(), stream);
+    Tensor x_holder, weight_holder;
+    memory x_in = in_layout(wrap(plan.x_plain, x), plan.forward.src_desc(), stream, x_holder);
+    memory weight_in = in_layout(wrap(plan.weight_plain, weight), plan.forward.weights_desc(), stream, weight_holder);
     OutputBuffer y_out(wrap(plan.y_plain, y), plan.forward.dst_desc());
     std::unordered_map<int, memory> args{
         {DNNL_ARG_SRC, x_in}, {DNNL_ARG_WEIGHTS, weight_in}, {DNNL_ARG_DST, y_out.produced}};
@@ -156,8 +167,10 @@ void conv2d_backward_data(const Tensor& grad_y, const Tensor& weight, Tensor& gr
   run("backward-data", g, [&] {
     const ConvolutionPlan& plan = plan_for(g, false);
     dnnl::stream stream(cpu_engine());
-    memory grad_y_in = in_layout(wrap(plan.y_plain, grad_y), plan.backward_data.diff_dst_desc(), stream);
-    memory weight_in = in_layout(wrap(plan.weight_plain, weight), plan.backward_data.weights_desc(), stream);
+    Tensor grad_y_holder, weight_holder;
+    memory grad_y_in = in_layout(wrap(plan.y_plain, grad_y), plan.backward_data.diff_dst_desc(), stream, grad_y_holder);
+    memory weight_in =
+        in_layout(wrap(plan.weight_plain, weight), plan.backward_data.weights_desc(), stream, weight_holder);
     OutputBuffer grad_x_out(wrap(plan.x_plain, grad_x), plan.backward_data.diff_src_desc());
     plan.backward_data_primitive.execute(
         stream, {{DNNL_ARG_DIFF_DST, grad_y_in}, {DNNL_ARG_WEIGHTS, weight_in}, {DNNL_ARG_DIFF_SRC, grad_x_out.produced}});
@@ -171,8 +184,10 @@ void conv2d_backward_weights(const Tensor& grad_y, const Tensor& x, Tensor& grad
   run("backward-weights", g, [&] {
     const ConvolutionPlan& plan = plan_for(g, grad_bias.defined());
     dnnl::stream stream(cpu_engine());
-    memory grad_y_in = in_layout(wrap(plan.y_plain, grad_y), plan.backward_weights.diff_dst_desc(), stream);
-    memory x_in = in_layout(wrap(plan.x_plain, x), plan.backward_weights.src_desc(), stream);
+    Tensor grad_y_holder, x_holder;
+    memory grad_y_in =
+        in_layout(wrap(plan.y_plain, grad_y), plan.backward_weights.diff_dst_desc(), stream, grad_y_holder);
+    memory x_in = in_layout(wrap(plan.x_plain, x), plan.backward_weights.src_desc(), stream, x_holder);
     OutputBuffer grad_weight_out(wrap(plan.weight_plain, grad_weight), plan.backward_weights.diff_weights_desc());
     std::unordered_map<int, memory> args{
         {DNNL_ARG_DIFF_DST, grad_y_in}, {DNNL_ARG_SRC, x_in}, {DNNL_ARG_DIFF_WEIGHTS, grad_weight_out.produced}};
