@@ -161,8 +161,13 @@ void relu_backward(const Tensor& y, const Tensor& grad_y, Tensor& grad_x) {
     const T* pg = grad_y.data<T>();
     T* pgx = grad_x.data<T>();
     const std::int64_t n = y.numel();
+    // The gradient is loaded unconditionally so that the loop vectorises as
+    // a compare and a mask (a load under the condition would stay scalar).
 #pragma omp parallel for if (n > kParallelGrain)
-    for (std::int64_t i = 0; i < n; ++i) pgx[i] = py[i] > T(0) ? pg[i] : T(0);
+    for (std::int64_t i = 0; i < n; ++i) {
+      const T g = pg[i];
+      pgx[i] = py[i] > T(0) ? g : T(0);
+    }
   });
 }
 
