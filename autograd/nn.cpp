@@ -55,7 +55,8 @@ Tensor max_pool2d(const Tensor& x, int kernel, int stride, int padding) {
   const kernels::MaxPool2dGeometry g = kernels::max_pool2d_geometry(x, kernel, stride, padding);
   const Shape out_shape{g.batch, g.channels, g.out_h, g.out_w};
   Tensor y = Tensor::empty(out_shape, x.dtype(), x.device());
-  Tensor indices = Tensor::empty(out_shape, DType::Int64, x.device());
+  // The positions of the maxima only serve the backward pass.
+  Tensor indices = autograd::needs_grad({x}) ? Tensor::empty(out_shape, DType::Int64, x.device()) : Tensor();
   kernels::max_pool2d_forward(x, y, indices, g);
   const Shape input_shape = x.shape();
   return autograd::record("max_pool2d", y, {x}, [indices, g, input_shape](const Tensor& grad) {

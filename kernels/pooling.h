@@ -25,7 +25,8 @@ MaxPool2dGeometry max_pool2d_geometry(const Tensor& x, int kernel, int stride, i
 // y [N, C, out_h, out_w] = the maximum of each window; indices (int64, y's
 // shape) = the position h * W + w of that maximum inside its input plane. On
 // ties the first maximum in row-major window order wins; a NaN counts as a
-// maximum (it propagates), as in PyTorch.
+// maximum (it propagates), as in PyTorch. An undefined `indices` skips the
+// positions (evaluation without autograd): only y is written.
 void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const MaxPool2dGeometry& g);
 // grad_x (overwritten) = each grad_y element added at its window's argmax;
 // overlapping windows that share an argmax add up there.

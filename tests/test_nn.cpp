@@ -3,8 +3,11 @@
 #define BOOST_TEST_MODULE nn
 #include <boost/test/unit_test.hpp>
 #include <cmath>
+#include <limits>
 #include <string>
+#include <tuple>
 
+#include "autograd/engine.h"
 #include "autograd/functional.h"
 #include "tests/gradcheck.h"
 
@@ -419,4 +422,35 @@ BOOST_AUTO_TEST_CASE(errors) {
   BOOST_TEST(throws_error_containing([&] { dropout(x, 1.0, true, generator); }, {"dropout", "[0, 1)"}));
   BOOST_CHECK_THROW(dropout(x, -0.1, true, generator), Error);
   BOOST_CHECK_THROW(dropout(x, 1.5, false, generator), Error);
+}
+
+BOOST_AUTO_TEST_CASE(max_pool2d_without_autograd_gives_the_same_values) {
+  // Evaluation skips the positions of the maxima and runs a two-pass loop;
+  // its values must equal those of the training path, ties, NaN and padding
+  // included.
+  Generator generator(fresh_seed("max_pool2d_without_autograd"));
+  for (const DType dtype : {DType::Float32, DType::Float64}) {
+    Tensor x = randn({2, 3, 9, 11}, generator, dtype);
+    x = relu(x).detach();  // many zeros: ties
+    if (dtype == DType::Float32) {
+      x.data<float>()[5] = std::nanf("");
+      x.data<float>()[40] = -std::numeric_limits<float>::infinity();
+    } else {
+      x.data<double>()[5] = std::nan("");
+    }
+    for (const auto& [kernel, stride, padding] : {std::tuple{3, 2, 1}, std::tuple{2, 2, 0}, std::tuple{3, 1, 1}}) {
+      Tensor leaf = x.clone().requires_grad_();
+      const Tensor with_positions = max_pool2d(leaf, kernel, stride, padding);
+      Tensor without;
+      {
+        autograd::NoGradGuard no_grad;
+        without = max_pool2d(x, kernel, stride, padding);
+      }
+      BOOST_TEST_REQUIRE(without.shape() == with_positions.shape());
+      for (std::int64_t i = 0; i < without.numel(); ++i) {
+        const double a = without.at(i), b = with_positions.at(i);
+        BOOST_TEST(((a == b) || (std::isnan(a) && std::isnan(b))), "element " << i << ": " << a << " vs " << b);
+      }
+    }
+  }
 }

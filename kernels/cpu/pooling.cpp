@@ -2,12 +2,15 @@
 // input plane and one output plane (or one output value for the global
 // average), so work is split across threads by plane with OpenMP and no two
 // threads ever write the same element, even in the max-pool backward pass,
-// whose overlapping windows add into the same input plane.
+// whose overlapping windows add into the same input plane. Evaluation, which
+// needs no positions of the maxima, takes a two-pass path per plane (column
+// maxima over the window rows, then over the window columns).
 #include "kernels/pooling.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "kernels/dispatch.h"
 
@@ -36,21 +39,69 @@ MaxPool2dGeometry max_pool2d_geometry(const Tensor& x, int kernel, int stride, i
   return g;
 }
 
+// The maxima of one plane without their positions (evaluation), in two
+// passes per output row: the column maxima over the window's rows into
+// `column_max` (a contiguous, vectorisable loop over the whole input row),
+// then the maxima over each window's columns of those. Values are those of
+// the single-pass loop below, NaN propagation included; only the positions,
+// not computed here, depend on the order of the comparisons.
+template <class T>
+static void max_pool_plane_values(const T* in, T* out, T* column_max, const MaxPool2dGeometry& g) {
+  for (std::int64_t oh = 0; oh < g.out_h; ++oh) {
+    const std::int64_t h_begin = std::max<std::int64_t>(oh * g.stride - g.padding, 0);
+    const std::int64_t h_end = std::min(oh * g.stride - g.padding + g.kernel, g.in_h);
+    std::copy(in + h_begin * g.in_w, in + (h_begin + 1) * g.in_w, column_max);
+    for (std::int64_t h = h_begin + 1; h < h_end; ++h) {
+      const T* row = in + h * g.in_w;
+      for (std::int64_t w = 0; w < g.in_w; ++w) {
+        const T value = row[w], best = column_max[w];
+        column_max[w] = value > best || value != value ? value : best;
+      }
+    }
+    for (std::int64_t ow = 0; ow < g.out_w; ++ow) {
+      const std::int64_t w_begin = std::max<std::int64_t>(ow * g.stride - g.padding, 0);
+      const std::int64_t w_end = std::min(ow * g.stride - g.padding + g.kernel, g.in_w);
+      T best = column_max[w_begin];
+      for (std::int64_t w = w_begin + 1; w < w_end; ++w) {
+        const T value = column_max[w];
+        best = value > best || value != value ? value : best;
+      }
+      out[oh * g.out_w + ow] = best;
+    }
+  }
+}
+
 void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const MaxPool2dGeometry& g) {
   const char* op = "max_pool2d";
   const Shape out_shape{g.batch, g.channels, g.out_h, g.out_w};
   check_shape(op, "input", x, {g.batch, g.channels, g.in_h, g.in_w});
   check_shape(op, "output", y, out_shape);
-  check_shape(op, "indices", indices, out_shape);
   check_same_dtype_device(op, x, y);
+  require_cpu(op, {x});
+  const std::int64_t planes = g.batch * g.channels;
+  if (!indices.defined()) {
+    dispatch_floating(op, x, [&](auto zero) {
+      using T = decltype(zero);
+      const T* px = x.data<T>();
+      T* py = y.data<T>();
+#pragma omp parallel if (x.numel() > kParallelGrain)
+      {
+        std::vector<T> column_max(static_cast<std::size_t>(g.in_w));  // one per thread
+#pragma omp for
+        for (std::int64_t p = 0; p < planes; ++p)
+          max_pool_plane_values(px + p * g.in_h * g.in_w, py + p * g.out_h * g.out_w, column_max.data(), g);
+      }
+    });
+    return;
+  }
+  check_shape(op, "indices", indices, out_shape);
   check(indices.dtype() == DType::Int64, op, ": indices ", indices.describe(), " must be int64");
-  require_cpu(op, {x, indices});
+  require_cpu(op, {indices});
   dispatch_floating(op, x, [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();
     T* py = y.data<T>();
     std::int64_t* pindices = indices.data<std::int64_t>();
-    const std::int64_t planes = g.batch * g.channels;
 #pragma omp parallel for if (x.numel() > kParallelGrain)
     for (std::int64_t p = 0; p < planes; ++p) {
       const T* in = px + p * g.in_h * g.in_w;
