@@ -8,7 +8,8 @@
 
 namespace armnet::apps {
 
-Evaluation evaluate(Classifier& model, Loader& loader, std::int64_t epoch, const std::string& progress_label) {
+Evaluation evaluate(Classifier& model, Loader& loader, std::int64_t epoch, const std::string& progress_label,
+                    const std::function<bool()>& should_stop) {
   const bool was_training = model.is_training();
   model.eval();
   autograd::NoGradGuard no_grad;
@@ -27,6 +28,10 @@ Evaluation evaluate(Classifier& model, Loader& loader, std::int64_t epoch, const
     ++result.batches;
     images += batch.labels.numel();
     if (progress) progress->update(batch.index + 1, images, loss_sum / static_cast<double>(result.batches));
+    if (should_stop && should_stop()) {
+      result.interrupted = true;
+      break;
+    }
   }
   if (progress) progress->finish();
   result.mean_loss = result.batches > 0 ? loss_sum / static_cast<double>(result.batches) : 0.0;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "apps/report.h"
@@ -17,11 +18,14 @@ struct Evaluation {
   ConfusionMatrix confusion{kRafNumClasses};
   double mean_loss = 0.0;  // the mean over batches of each batch's mean loss (the reference's number)
   std::int64_t batches = 0;
+  bool interrupted = false;  // should_stop() said so before the last batch
 };
 
 // Runs epoch `epoch` of `loader` (its order; Sequential for the plain test
 // split) through `model`, restoring the model's training mode afterwards.
-// `progress_label`: the progress bar's label; empty for none.
-Evaluation evaluate(Classifier& model, Loader& loader, std::int64_t epoch, const std::string& progress_label);
+// `progress_label`: the progress bar's label; empty for none. `should_stop`,
+// when given, is asked after each batch; true ends the pass early (Ctrl-C).
+Evaluation evaluate(Classifier& model, Loader& loader, std::int64_t epoch, const std::string& progress_label,
+                    const std::function<bool()>& should_stop = {});
 
 }  // namespace armnet::apps

@@ -268,8 +268,14 @@ int run_training(const TrainOptions& given, const std::string& resume_dir, bool 
       }
     }
     progress.finish();
-    const Evaluation validation =
-        evaluate(*model, val_loader, 0, str_cat("validation ", epoch + 1, "/", options.epochs));
+    // A Ctrl-C here saves the epoch with all its training done: the resumed
+    // run starts at this validation.
+    const Evaluation validation = evaluate(*model, val_loader, 0, str_cat("validation ", epoch + 1, "/", options.epochs),
+                                           [&] { return stop.requested(); });
+    if (validation.interrupted) {
+      state.partial_seconds += seconds_since(epoch_start);
+      return interrupted();
+    }
 
     EpochMetrics metrics;
     metrics.epoch = static_cast<int>(epoch + 1);
