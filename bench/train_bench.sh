@@ -42,7 +42,7 @@ for mode in train eval; do
   OMP_NUM_THREADS="$threads" "$bench" --mode "$mode" $flags | tee -a "$results"
 done
 have_torch=no
-if /usr/bin/python3 -c "import torch" 2>/dev/null; then
+if /usr/bin/python3 -c "import torch, torchvision" 2>/dev/null; then
   have_torch=yes
   for mode in train eval; do
     # shellcheck disable=SC2086

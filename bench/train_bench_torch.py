@@ -15,13 +15,11 @@ time per step of all threads together, the last line in
 the machine-readable form of armnet_train_bench ("RESULT framework=torch ...").
 Threads: --threads, else OMP_NUM_THREADS, else the number of processors.
 
-The model is ResNet18_ARM as ARM-SPEC section 1 describes it (the same
-module tree and state-dict names as tools/make_fixtures.py, written out here
-so that torchvision is not needed): torchvision's ResNet-18 features, pixel
-shuffle 16, the Amend module whose one 32x32 kernel is applied to each
-channel separately and concatenated, BatchNorm2d(2), channel mean plus alpha
-times the batch-global mean, fc. Initialisation does not matter for timing
-and is PyTorch's default.
+The model is ResNet18_ARM as ARM-SPEC section 1 describes it: the one
+PyTorch version in the project, tools/make_fixtures.py's (torchvision's
+ResNet-18 features, pixel shuffle 16, the Amend module, fc), which the parity
+fixtures check armnet against. Initialisation does not matter for timing and
+is PyTorch's default.
 """
 import argparse
 import os
@@ -29,92 +27,16 @@ import resource
 import statistics
 import time
 
+import pathlib
+import sys
+
 import torch
 from torch import nn
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tools"))
+from make_fixtures import new_model  # noqa: E402  (the project's PyTorch ResNet18_ARM / ResNet18)
+
 NUM_CLASSES = 7
-
-
-class BasicBlock(nn.Module):
-    """torchvision's BasicBlock: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut), in place as there."""
-
-    def __init__(self, in_channels, out_channels, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(out_channels)
-        self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_channels)
-        self.downsample = None
-        if stride != 1 or in_channels != out_channels:
-            self.downsample = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
-                                            nn.BatchNorm2d(out_channels))
-
-    def forward(self, x):
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        out += x if self.downsample is None else self.downsample(x)
-        return self.relu(out)
-
-
-def resnet18_features():
-    """features.0 conv1, .1 bn1, .2 relu, .3 maxpool, .4-.7 layer1-4."""
-    layers = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
-              nn.MaxPool2d(3, 2, 1)]
-    in_channels = 64
-    for width in (64, 128, 256, 512):
-        stride = 1 if width == 64 else 2
-        layers.append(nn.Sequential(BasicBlock(in_channels, width, stride), BasicBlock(width, width, 1)))
-        in_channels = width
-    return nn.Sequential(*layers)
-
-
-class Amend(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.de_albino = nn.Conv2d(1, 1, kernel_size=32, stride=8, padding=0, bias=False)
-        self.bn = nn.BatchNorm2d(2)
-        self.alpha = nn.Parameter(torch.tensor([1.0]))
-
-    def forward(self, x):
-        mask = torch.cat([self.de_albino(x[:, c:c + 1]) for c in range(x.size(1))], dim=1)
-        x = self.bn(mask)
-        global_mean = x.mean(dim=[0, 1])  # the current batch, in training and evaluation alike
-        xmean = torch.mean(x, 1, keepdim=True)
-        return xmean + self.alpha * global_mean, self.alpha
-
-
-def arm_feature_count(size):
-    side = size
-    for _ in range(5):  # conv1, maxpool, layer2..4 each halve, rounding up
-        side = (side + 1) // 2
-    return ((16 * side - 32) // 8 + 1) ** 2
-
-
-class ResNet18ARM(nn.Module):
-    def __init__(self, size):
-        super().__init__()
-        self.features = resnet18_features()
-        self.arrangement = nn.PixelShuffle(16)
-        self.arm = Amend()
-        self.fc = nn.Linear(arm_feature_count(size), NUM_CLASSES)
-
-    def forward(self, x):
-        x = self.arrangement(self.features(x))
-        x, _ = self.arm(x)
-        return self.fc(x.view(x.size(0), -1))
-
-
-class ResNet18(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.features = resnet18_features()
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(512, NUM_CLASSES)
-
-    def forward(self, x):
-        x = self.avgpool(self.features(x))
-        return self.fc(x.view(x.size(0), -1))
 
 
 def current_mib():
@@ -137,7 +59,7 @@ def main():
 
     start_mib = current_mib()  # after importing torch, before the model
     torch.manual_seed(0)
-    model = ResNet18ARM(args.size) if args.model == "arm" else ResNet18()
+    model = new_model(args.model, args.size)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
     images = torch.randn(args.batch, 3, args.size, args.size)
     labels = torch.arange(args.batch) % NUM_CLASSES
