@@ -39,8 +39,10 @@
 #include "autograd/functional.h"
 #include "layers/resnet_arm.h"
 #include "tensor/io/safetensors.h"
+#include "tests/gradcheck.h"
 
 using namespace armnet;
+using armnet::testing::TemporaryDirectory;
 namespace fs = std::filesystem;
 
 namespace {
@@ -321,20 +323,6 @@ void compare_float32(const std::map<std::string, Tensor>& fixture, const PassRes
 
 // ---- running the armnet binary ---------------------------------------------------------
 
-// A fresh directory under the system's temporary directory, removed at the end.
-struct TemporaryDirectory {
-  fs::path path;
-  TemporaryDirectory() {
-    path = fs::temp_directory_path() / str_cat("armnet-test-parity-", ::getpid());
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TemporaryDirectory() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-};
-
 // The armnet binary beside this test program (both are built into the build
 // directory's root).
 fs::path armnet_binary() {
@@ -351,9 +339,9 @@ std::string read_text(const fs::path& path) {
 
 // Runs `armnet dump-grads <arguments>`; returns the exit status, stderr in `errors`.
 int run_dump_grads(const TemporaryDirectory& directory, const std::string& arguments, std::string& errors) {
-  const fs::path stderr_path = directory.path / "stderr.txt";
+  const fs::path stderr_path = directory.path() / "stderr.txt";
   const std::string command = str_cat("'", armnet_binary().string(), "' dump-grads ", arguments, " > '",
-                                      (directory.path / "stdout.txt").string(), "' 2> '", stderr_path.string(), "'");
+                                      (directory.path() / "stdout.txt").string(), "' 2> '", stderr_path.string(), "'");
   const int status = std::system(command.c_str());
   errors = read_text(stderr_path);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -379,9 +367,9 @@ BOOST_AUTO_TEST_CASE(dump_grads_command_matches_pytorch) {
   const int calibration_passes = static_cast<int>(fixture_tensor(fixture, "calibration_passes").item());
 
   TemporaryDirectory directory;
-  const fs::path weights = directory.path / "weights.safetensors";
-  const fs::path input = directory.path / "input.safetensors";
-  const fs::path out = directory.path / "out.safetensors";
+  const fs::path weights = directory.path() / "weights.safetensors";
+  const fs::path input = directory.path() / "input.safetensors";
+  const fs::path out = directory.path() / "out.safetensors";
   const std::shared_ptr<Classifier> model = make_formula_model(spec.architecture, spec.image_size, DType::Float64);
   write_safetensors(weights.string(), model->state_dict());
   write_safetensors(input.string(), {{"input", formula_input(spec.batch, spec.image_size, DType::Float64)},
@@ -423,9 +411,9 @@ BOOST_AUTO_TEST_CASE(dump_grads_command_matches_pytorch) {
 
 BOOST_AUTO_TEST_CASE(dump_grads_command_reports_bad_input) {
   TemporaryDirectory directory;
-  const fs::path weights = directory.path / "weights.safetensors";
-  const fs::path input = directory.path / "input.safetensors";
-  const fs::path out = directory.path / "out.safetensors";
+  const fs::path weights = directory.path() / "weights.safetensors";
+  const fs::path input = directory.path() / "input.safetensors";
+  const fs::path out = directory.path() / "out.safetensors";
   const std::string files =
       str_cat("--weights '", weights.string(), "' --input '", input.string(), "' --out '", out.string(), "'");
   write_safetensors(weights.string(), make_formula_model("resnet18", 112, DType::Float32)->state_dict());

@@ -25,25 +25,12 @@
 #include "tests/gradcheck.h"
 
 using namespace armnet;
+using armnet::testing::TemporaryDirectory;
 using namespace armnet::apps;
 using armnet::testing::throws_error_containing;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A fresh directory under the system's temporary directory, removed at the end.
-struct TemporaryDirectory {
-  fs::path path;
-  explicit TemporaryDirectory(const std::string& name)
-      : path(fs::temp_directory_path() / ("armnet_test_report_" + std::to_string(::getpid()) + "_" + name)) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TemporaryDirectory() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-};
 
 // Adds `count` samples of (target, prediction).
 void add_many(ConfusionMatrix& matrix, int target, int prediction, int count) {
@@ -277,8 +264,8 @@ BOOST_AUTO_TEST_CASE(matrix_table_holds_the_counts) {
 }
 
 BOOST_AUTO_TEST_CASE(confusion_matrix_picture) {
-  TemporaryDirectory directory("confusion");
-  const std::string path = (directory.path / "cm.png").string();
+  TemporaryDirectory directory;
+  const std::string path = (directory.path() / "cm.png").string();
   // Row 0 is all class 0 (1.00 on the diagonal), row 1 half and half, row 2 empty.
   ConfusionMatrix matrix(3);
   add_many(matrix, 0, 0, 4);
@@ -344,10 +331,10 @@ BOOST_AUTO_TEST_CASE(confusion_matrix_picture) {
 }
 
 BOOST_AUTO_TEST_CASE(training_curves_picture) {
-  TemporaryDirectory directory("curves");
+  TemporaryDirectory directory;
   for (int epochs : {1, 2, 70}) {
     BOOST_TEST_CONTEXT(epochs << " epochs") {
-      const std::string path = (directory.path / ("curves_" + std::to_string(epochs) + ".png")).string();
+      const std::string path = (directory.path() / ("curves_" + std::to_string(epochs) + ".png")).string();
       write_training_curves_png(path, made_up_history(epochs));
       const Image image = decode_image(path);
       BOOST_TEST(image.width == kCurvesWidth);
@@ -366,19 +353,19 @@ BOOST_AUTO_TEST_CASE(training_curves_picture) {
   std::vector<EpochMetrics> history = made_up_history(5);
   history[2].val_loss = NAN;
   history[3].train_loss = INFINITY;
-  const std::string path = (directory.path / "gaps.png").string();
+  const std::string path = (directory.path() / "gaps.png").string();
   write_training_curves_png(path, history);
   BOOST_TEST(decode_image(path).width == kCurvesWidth);
 }
 
 BOOST_AUTO_TEST_CASE(pictures_replace_files_and_name_the_path_on_errors) {
-  TemporaryDirectory directory("errors");
-  const std::string path = (directory.path / "picture.png").string();
+  TemporaryDirectory directory;
+  const std::string path = (directory.path() / "picture.png").string();
   const ConfusionMatrix matrix = three_class_matrix();
   write_confusion_matrix_png(path, matrix, {"A", "B", "C"}, "first");
   write_training_curves_png(path, made_up_history(3));  // replaces it
   BOOST_TEST(decode_image(path).width == kCurvesWidth);
-  BOOST_TEST(std::distance(fs::directory_iterator(directory.path), fs::directory_iterator()) == 1);
+  BOOST_TEST(std::distance(fs::directory_iterator(directory.path()), fs::directory_iterator()) == 1);
 
   const std::string unwritable = "/nonexistent-dir/x.png";
   BOOST_TEST(throws_error_containing([&] { write_training_curves_png(unwritable, made_up_history(3)); },

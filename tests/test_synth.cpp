@@ -19,31 +19,14 @@
 #include "data/raf_db.h"
 #include "data/synth.h"
 #include "tensor/error.h"
+#include "tests/gradcheck.h"
 
 using namespace armnet;
+using armnet::testing::TemporaryDirectory;
+using armnet::testing::read_file;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A fresh directory under the system's temporary directory, removed at the end.
-struct TemporaryDirectory {
-  fs::path path;
-  explicit TemporaryDirectory(const std::string& name)
-      : path(fs::temp_directory_path() / ("armnet_test_synth_" + std::to_string(::getpid()) + "_" + name)) {
-    fs::remove_all(path);
-  }
-  ~TemporaryDirectory() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-};
-
-std::string read_file(const fs::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  std::ostringstream bytes;
-  bytes << file.rdbuf();
-  return bytes.str();
-}
 
 struct LabelLine {
   std::string name;
@@ -115,8 +98,8 @@ BOOST_AUTO_TEST_CASE(class_counts_follow_the_requested_balance) {
 
 BOOST_AUTO_TEST_CASE(writes_the_layout_with_the_requested_counts) {
   for (SynthBalance balance : {SynthBalance::Uniform, SynthBalance::Raf}) {
-    TemporaryDirectory directory(balance == SynthBalance::Raf ? "layout_raf" : "layout_uniform");
-    SynthOptions options = small_options(directory.path);
+    TemporaryDirectory directory;
+    SynthOptions options = small_options(directory.path());
     options.balance = balance;
     if (balance == SynthBalance::Raf) {
       options.train = 150;
@@ -126,7 +109,7 @@ BOOST_AUTO_TEST_CASE(writes_the_layout_with_the_requested_counts) {
     BOOST_TEST((summary.train_counts == synthetic_class_counts(options.train, Split::Train, balance)));
     BOOST_TEST((summary.test_counts == synthetic_class_counts(options.test, Split::Test, balance)));
 
-    const std::vector<LabelLine> lines = read_label_lines(directory.path);
+    const std::vector<LabelLine> lines = read_label_lines(directory.path());
     BOOST_TEST_REQUIRE(lines.size() == static_cast<std::size_t>(options.train + options.test));
     SynthClassCounts train_counts{}, test_counts{};
     for (std::size_t i = 0; i < lines.size(); ++i) {
@@ -139,7 +122,7 @@ BOOST_AUTO_TEST_CASE(writes_the_layout_with_the_requested_counts) {
       ++(train ? train_counts : test_counts)[lines[i].label - 1];
 
       const std::string stem = lines[i].name.substr(0, lines[i].name.size() - 4);
-      const fs::path image = directory.path / "Image" / "aligned" / (stem + "_aligned.jpg");
+      const fs::path image = directory.path() / "Image" / "aligned" / (stem + "_aligned.jpg");
       int width = 0, height = 0, channels = 0;
       unsigned char* pixels = stbi_load(image.string().c_str(), &width, &height, &channels, 3);
       BOOST_TEST_REQUIRE(pixels != nullptr, image << ": " << stbi_failure_reason());
@@ -153,7 +136,7 @@ BOOST_AUTO_TEST_CASE(writes_the_layout_with_the_requested_counts) {
 
     // Nothing left behind but the layout, and the data set's reader takes it.
     std::size_t files = 0;
-    for (const fs::directory_entry& entry : fs::recursive_directory_iterator(directory.path)) {
+    for (const fs::directory_entry& entry : fs::recursive_directory_iterator(directory.path())) {
       files += entry.is_regular_file();
       BOOST_TEST(entry.path().string().find(".tmp") == std::string::npos, entry.path());
     }
@@ -165,27 +148,27 @@ BOOST_AUTO_TEST_CASE(writes_the_layout_with_the_requested_counts) {
 }
 
 BOOST_AUTO_TEST_CASE(the_same_seed_writes_the_same_bytes_whatever_the_threads) {
-  TemporaryDirectory first("seed_first"), second("seed_second"), other("seed_other");
+  TemporaryDirectory first, second, other;
   const int threads = omp_get_max_threads();
   omp_set_num_threads(1);
-  write_synthetic_raf_db(small_options(first.path));
+  write_synthetic_raf_db(small_options(first.path()));
   omp_set_num_threads(std::max(2, threads));
-  write_synthetic_raf_db(small_options(second.path));
+  write_synthetic_raf_db(small_options(second.path()));
   omp_set_num_threads(threads);
-  SynthOptions other_options = small_options(other.path);
+  SynthOptions other_options = small_options(other.path());
   other_options.seed = 8;
   write_synthetic_raf_db(other_options);
 
   const fs::path labels = fs::path("EmoLabel") / "list_patition_label.txt";
-  BOOST_TEST(read_file(first.path / labels) == read_file(second.path / labels));
-  BOOST_TEST(read_file(first.path / labels) != read_file(other.path / labels));
+  BOOST_TEST(read_file(first.path() / labels) == read_file(second.path() / labels));
+  BOOST_TEST(read_file(first.path() / labels) != read_file(other.path() / labels));
   int differing = 0, images = 0;
-  for (const LabelLine& line : read_label_lines(first.path)) {
+  for (const LabelLine& line : read_label_lines(first.path())) {
     const fs::path image = fs::path("Image") / "aligned" / (line.name.substr(0, line.name.size() - 4) + "_aligned.jpg");
-    const std::string bytes = read_file(first.path / image);
+    const std::string bytes = read_file(first.path() / image);
     BOOST_TEST(!bytes.empty());
-    BOOST_TEST((bytes == read_file(second.path / image)), image);
-    differing += bytes != read_file(other.path / image);
+    BOOST_TEST((bytes == read_file(second.path() / image)), image);
+    differing += bytes != read_file(other.path() / image);
     ++images;
   }
   BOOST_TEST(differing == images);
@@ -285,7 +268,7 @@ BOOST_AUTO_TEST_CASE(classes_differ_in_the_expression_region) {
 }
 
 BOOST_AUTO_TEST_CASE(errors_name_the_value_or_the_path) {
-  TemporaryDirectory directory("errors");
+  TemporaryDirectory directory;
   auto message_of = [](const SynthOptions& options) {
     try {
       write_synthetic_raf_db(options);
@@ -294,19 +277,19 @@ BOOST_AUTO_TEST_CASE(errors_name_the_value_or_the_path) {
     }
     return std::string("no error");
   };
-  SynthOptions options = small_options(directory.path / "out");
+  SynthOptions options = small_options(directory.path() / "out");
   options.train = -3;
   BOOST_TEST(message_of(options).find("-3") != std::string::npos, message_of(options));
-  options = small_options(directory.path / "out");
+  options = small_options(directory.path() / "out");
   options.test = -1;
   BOOST_TEST(message_of(options).find("-1") != std::string::npos, message_of(options));
-  options = small_options(directory.path / "out");
+  options = small_options(directory.path() / "out");
   options.size = 15;
   BOOST_TEST(message_of(options).find("15") != std::string::npos, message_of(options));
 
   // An output directory below a regular file cannot be created.
-  fs::create_directories(directory.path);
-  const fs::path file = directory.path / "a_file";
+  fs::create_directories(directory.path());
+  const fs::path file = directory.path() / "a_file";
   std::ofstream(file) << "not a directory";
   options = small_options(file / "out");
   BOOST_TEST(message_of(options).find(file.string()) != std::string::npos, message_of(options));
