@@ -277,6 +277,37 @@ BOOST_AUTO_TEST_CASE(ctrl_c_saves_last_mid_epoch_and_resume_is_exact) {
                       read_safetensors((reference_run() / "last.safetensors").string()));
 }
 
+BOOST_AUTO_TEST_CASE(ctrl_c_during_validation_saves_and_resume_is_exact) {
+  // One training batch per epoch and a long validation: a Ctrl-C some time
+  // after the start most likely lands in the validation pass (wherever it
+  // lands, the resumed run must end exactly as an uninterrupted one).
+  TemporaryDirectory directory;
+  const std::string root = directory.file("raf");
+  BOOST_TEST_REQUIRE(run_armnet({"synth", "--out", root, "--train", "8", "--test", "240", "--seed", "6", "--size",
+                                 "48"})
+                         .status == 0);
+  auto arguments = [&](const std::string& out) {
+    return std::vector<std::string>{"train", "--raf_path", root, "--image_size", "40", "--batch_size", "8",
+                                    "--val_batch_size", "4", "--epochs", "2", "--workers", "1", "--seed", "2",
+                                    "--out", out};
+  };
+  const std::string whole = directory.file("whole"), split = directory.file("split");
+  BOOST_TEST_REQUIRE(run_armnet(arguments(whole)).status == 0);
+  const std::string out_log = directory.file("stdout"), err_log = directory.file("stderr");
+  const pid_t pid = spawn_armnet(arguments(split), out_log, err_log);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!contains(read_text(out_log), "batches per epoch") && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  kill(pid, SIGINT);
+  const int status = wait_for(pid);
+  BOOST_TEST_MESSAGE("stopped with status " << status << ":\n" << read_text(out_log));
+  BOOST_TEST((status == 130 || status == 0));  // 0: the run was over before the signal
+  BOOST_TEST_REQUIRE(run_armnet({"train", "--resume", split}).status == 0);
+  BOOST_TEST(metrics_without_time(split) == metrics_without_time(whole), boost::test_tools::per_element());
+  expect_same_tensors(read_safetensors(split + "/last.safetensors"), read_safetensors(whole + "/last.safetensors"));
+}
+
 BOOST_AUTO_TEST_CASE(checkpoint_round_trip_in_process) {
   ModelOptions options;
   options.image_size = 40;
