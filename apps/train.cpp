@@ -74,7 +74,6 @@ void check_options(const TrainOptions& options) {
   check(options.sampler == "shuffle" || options.sampler == "mrr", "--sampler \"", options.sampler,
         "\": expected shuffle or mrr");
   default_optimizer_options(options.optimizer);  // refuses an unknown optimizer
-  make_model(model_options(options));            // refuses a bad model, size or drop rate before any work
   if (options.device == "cuda") {
     check(cuda_built(), "--device cuda: this armnet was built without CUDA (no nvcc at build time)");
     check(cuda_available(), "--device cuda: no usable GPU (", cuda_unavailable_reason(), ")");
@@ -157,13 +156,14 @@ int run_training(const TrainOptions& given, const std::string& resume_dir, bool 
   }
   const TrainOptions& options = state.options;
   check_options(options);
+  // The model first: a bad architecture, size or drop rate is refused before any other work.
+  std::shared_ptr<Classifier> model = make_model(model_options(options));
+  Optimizer optimizer(model->named_parameters(), optimizer_options(options));
   prepare_output_directory(options.out);
   const RafDataset data = read_raf_db(options.raf_path);
   check(!data.train.empty() && !data.test.empty(), options.raf_path, ": needs train and test images (found ",
         data.train.size(), " and ", data.test.size(), ")");
 
-  std::shared_ptr<Classifier> model = make_model(model_options(options));
-  Optimizer optimizer(model->named_parameters(), optimizer_options(options));
   if (!resume_dir.empty()) {
     load_checkpoint_weights(*model, start);
     optimizer.load_state(start.optimizer_state);
