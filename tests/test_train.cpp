@@ -61,11 +61,6 @@ int wait_for(pid_t pid) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-std::string read_text(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(file), {});
-}
-
 RunResult run_armnet(const std::vector<std::string>& arguments) {
   static int count = 0;
   const std::string stem = (fs::temp_directory_path() / ("armnet_e2e_" + std::to_string(getpid()) + "_" +
@@ -73,8 +68,8 @@ RunResult run_armnet(const std::vector<std::string>& arguments) {
                                .string();
   RunResult result;
   result.status = wait_for(spawn_armnet(arguments, stem + ".out", stem + ".err"));
-  result.out = read_text(stem + ".out");
-  result.err = read_text(stem + ".err");
+  result.out = read_file(stem + ".out");
+  result.err = read_file(stem + ".err");
   fs::remove(stem + ".out");
   fs::remove(stem + ".err");
   BOOST_TEST_MESSAGE("armnet exited " << result.status << "\nstdout:\n" << result.out << "stderr:\n" << result.err);
@@ -93,7 +88,7 @@ void expect_one_line_error(const RunResult& result, const std::vector<std::strin
 
 // metrics.csv without the wall-time column (which differs between runs).
 std::vector<std::string> metrics_without_time(const fs::path& run) {
-  std::istringstream lines(read_text((run / "metrics.csv").string()));
+  std::istringstream lines(read_file((run / "metrics.csv").string()));
   std::vector<std::string> rows;
   for (std::string line; std::getline(lines, line);) rows.push_back(line.substr(0, line.rfind(',')));
   return rows;
@@ -134,6 +129,32 @@ void expect_same_tensors(const NamedTensors& a, const NamedTensors& b) {
     BOOST_TEST(std::memcmp(a[i].second.data_ptr(), b[i].second.data_ptr(), a[i].second.nbytes()) == 0,
                "tensor " << a[i].first << " differs");
   }
+}
+
+// Two runs ended in the same place: the same metrics (but the wall time) and
+// every tensor of last.safetensors bit for bit.
+void expect_same_run(const fs::path& run, const fs::path& expected) {
+  BOOST_TEST(metrics_without_time(run) == metrics_without_time(expected), boost::test_tools::per_element());
+  expect_same_tensors(read_safetensors((run / "last.safetensors").string()),
+                      read_safetensors((expected / "last.safetensors").string()));
+}
+
+// Starts `armnet train arguments`, waits for its header (printed once the
+// Ctrl-C handler is in place, before the first step), waits `delay` more,
+// sends SIGINT and returns the exit status; `out` gets its stdout.
+int interrupt_training(const std::vector<std::string>& arguments, const TemporaryDirectory& directory,
+                       std::chrono::milliseconds delay, std::string& out) {
+  const std::string out_log = directory.file("stdout"), err_log = directory.file("stderr");
+  const pid_t pid = spawn_armnet(arguments, out_log, err_log);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!contains(read_file(out_log), "batches per epoch") && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::this_thread::sleep_for(delay);
+  BOOST_TEST_REQUIRE(kill(pid, SIGINT) == 0);
+  const int status = wait_for(pid);
+  out = read_file(out_log);
+  BOOST_TEST_MESSAGE("stopped with status " << status << ":\n" << out << read_file(err_log));
+  return status;
 }
 
 // One uninterrupted two-epoch run, shared by the tests that compare with it.
@@ -250,31 +271,20 @@ BOOST_AUTO_TEST_CASE(resume_continues_exactly_like_an_uninterrupted_run) {
   const RunResult resumed = run_armnet({"train", "--resume", out, "--epochs", "2"});
   BOOST_TEST_REQUIRE(resumed.status == 0);
   BOOST_TEST(contains(resumed.out, "resuming"));
-  BOOST_TEST(metrics_without_time(out) == metrics_without_time(reference_run()), boost::test_tools::per_element());
-  expect_same_tensors(read_safetensors(out + "/last.safetensors"),
-                      read_safetensors((reference_run() / "last.safetensors").string()));
+  expect_same_run(out, reference_run());
 }
 
 BOOST_AUTO_TEST_CASE(ctrl_c_saves_last_mid_epoch_and_resume_is_exact) {
   TemporaryDirectory directory;
   const std::string out = directory.file("run");
-  const std::string out_log = directory.file("stdout"), err_log = directory.file("stderr");
-  const pid_t pid = spawn_armnet(train_arguments(out, 2), out_log, err_log);
-  // The header is printed once the handler is in place and before the first step.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (!contains(read_text(out_log), "batches per epoch") && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  BOOST_TEST_REQUIRE(kill(pid, SIGINT) == 0);
-  BOOST_TEST_REQUIRE(wait_for(pid) == 130);
-  BOOST_TEST_MESSAGE(read_text(out_log) << read_text(err_log));
-  BOOST_TEST(contains(read_text(out_log), "interrupted: saved"));
+  std::string log;
+  BOOST_TEST_REQUIRE(interrupt_training(train_arguments(out, 2), directory, std::chrono::milliseconds(0), log) == 130);
+  BOOST_TEST(contains(log, "interrupted: saved"));
   const Checkpoint last = read_checkpoint(out + "/last.safetensors");
   BOOST_TEST_REQUIRE(last.training.has_value());
   BOOST_TEST(last.training->epoch * 6 + last.training->batches_done >= 1);
   BOOST_TEST_REQUIRE(run_armnet({"train", "--resume", out}).status == 0);
-  BOOST_TEST(metrics_without_time(out) == metrics_without_time(reference_run()), boost::test_tools::per_element());
-  expect_same_tensors(read_safetensors(out + "/last.safetensors"),
-                      read_safetensors((reference_run() / "last.safetensors").string()));
+  expect_same_run(out, reference_run());
 }
 
 BOOST_AUTO_TEST_CASE(ctrl_c_during_validation_saves_and_resume_is_exact) {
@@ -293,19 +303,11 @@ BOOST_AUTO_TEST_CASE(ctrl_c_during_validation_saves_and_resume_is_exact) {
   };
   const std::string whole = directory.file("whole"), split = directory.file("split");
   BOOST_TEST_REQUIRE(run_armnet(arguments(whole)).status == 0);
-  const std::string out_log = directory.file("stdout"), err_log = directory.file("stderr");
-  const pid_t pid = spawn_armnet(arguments(split), out_log, err_log);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (!contains(read_text(out_log), "batches per epoch") && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  kill(pid, SIGINT);
-  const int status = wait_for(pid);
-  BOOST_TEST_MESSAGE("stopped with status " << status << ":\n" << read_text(out_log));
+  std::string log;
+  const int status = interrupt_training(arguments(split), directory, std::chrono::milliseconds(300), log);
   BOOST_TEST((status == 130 || status == 0));  // 0: the run was over before the signal
   BOOST_TEST_REQUIRE(run_armnet({"train", "--resume", split}).status == 0);
-  BOOST_TEST(metrics_without_time(split) == metrics_without_time(whole), boost::test_tools::per_element());
-  expect_same_tensors(read_safetensors(split + "/last.safetensors"), read_safetensors(whole + "/last.safetensors"));
+  expect_same_run(split, whole);
 }
 
 BOOST_AUTO_TEST_CASE(checkpoint_round_trip_in_process) {
@@ -403,7 +405,7 @@ BOOST_AUTO_TEST_CASE(errors_are_one_line_and_name_the_culprit) {
                       {"--model", "resnet18", "-c", (reference_run() / "last.safetensors").string()})),
       {"last.safetensors", "ARM", "not resnet18"});
   // A corrupt (truncated) checkpoint.
-  const std::string bytes = read_text((reference_run() / "best.safetensors").string());
+  const std::string bytes = read_file((reference_run() / "best.safetensors").string());
   const std::string corrupt = directory.file("corrupt.safetensors");
   std::ofstream(corrupt, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
   expect_one_line_error(run_armnet({"test", "-c", corrupt, "--raf_path", data().root}), {corrupt});
