@@ -10,6 +10,7 @@
 #include <cmath>
 #include <utility>
 
+#include "kernels/cpu/channel_sum.h"
 #include "kernels/dispatch.h"
 
 namespace armnet::kernels {
@@ -58,13 +59,8 @@ void batch_norm_forward_training(const Tensor& x, const Tensor& weight, const Te
 #pragma omp parallel for if (x.numel() > kParallelGrain)
     for (std::int64_t c = 0; c < layout.channels; ++c) {
       // Two passes: the mean, then the sum of squared deviations from it.
-      double sum = 0.0;
-      for (std::int64_t n = 0; n < layout.batch; ++n) {
-        const T* plane = px + (n * layout.channels + c) * layout.plane;
-#pragma omp simd reduction(+ : sum)
-        for (std::int64_t i = 0; i < layout.plane; ++i) sum += plane[i];
-      }
-      const double channel_mean = sum / static_cast<double>(count);
+      const double channel_mean =
+          channel_sum(px, layout.batch, layout.channels, layout.plane, c) / static_cast<double>(count);
       double squared_deviations = 0.0;
       for (std::int64_t n = 0; n < layout.batch; ++n) {
         const T* plane = px + (n * layout.channels + c) * layout.plane;

@@ -32,6 +32,7 @@
 
 #include "kernels/cpu/conv2d_onednn.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/channel_sum.h"
 #include "kernels/dispatch.h"
 
 namespace armnet::kernels {
@@ -369,14 +370,8 @@ void conv2d_backward_weights(const Tensor& grad_y, const Tensor& x, Tensor& grad
     const T* dy = grad_y.data<T>();
     T* db = grad_bias.data<T>();
 #pragma omp parallel for if (grad_y.numel() > kParallelGrain)
-    for (std::int64_t channel = 0; channel < g.out_channels; ++channel) {
-      double total = 0.0;
-      for (std::int64_t image = 0; image < g.batch; ++image) {
-        const T* plane = dy + (image * g.out_channels + channel) * plan.pixels;
-        for (std::int64_t p = 0; p < plan.pixels; ++p) total += plane[p];
-      }
-      db[channel] = static_cast<T>(total);
-    }
+    for (std::int64_t channel = 0; channel < g.out_channels; ++channel)
+      db[channel] = static_cast<T>(channel_sum(dy, g.batch, g.out_channels, plan.pixels, channel));
   });
 }
 
