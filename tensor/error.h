@@ -5,9 +5,13 @@
 // or the file; apps print it and exit non-zero.
 #pragma once
 
+#include <cstddef>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+
+#include "tensor/limits.h"
 
 namespace armnet {
 
@@ -25,10 +29,19 @@ std::string str_cat(const Parts&... parts) {
 }
 
 // check(condition, "conv2d: weight ", shape, " does not match ...") throws
-// armnet::Error with the concatenated message when condition is false.
+// armnet::Error with the concatenated message when condition is false. The
+// parts are only formatted then; a part that is costly to build (a location,
+// a JSON excerpt) is passed as an object with operator<<, which runs only on
+// failure, never as an already-built string.
 template <class... Parts>
 void check(bool condition, const Parts&... parts) {
   if (!condition) throw Error(str_cat(parts...));
 }
+
+// Untrusted text (a line of a file, a name, a value) as it may appear inside
+// a one-line message: at most `max_bytes` of it (then "...", and how long it
+// was), with every control character (C0, DEL, C1), backslash and byte that
+// is not UTF-8 written as \xNN, so that nothing reaches the terminal raw.
+std::string printable(std::string_view text, std::size_t max_bytes = limits::kQuotedBytes);
 
 }  // namespace armnet

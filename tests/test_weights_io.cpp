@@ -221,7 +221,7 @@ BOOST_AUTO_TEST_CASE(safetensors_defects_are_one_line_errors_naming_file_and_ten
       {"truncated.safetensors", std::string("\x10\0\0\0", 4), {"truncated", "4 bytes"}},
       {"past_end.safetensors", safetensors_bytes(std::string(100, ' '), "").substr(0, 8) + "{}",
        {"header length 100", "10-byte file"}},
-      {"bad_json.safetensors", safetensors_bytes("{\"w\": [", good_data), {"not valid JSON"}},
+      {"bad_json.safetensors", safetensors_bytes("{\"w\": {\"dtype\": ", good_data), {"not valid JSON"}},
       {"array.safetensors", safetensors_bytes("[1, 2]", good_data), {"not an object"}},
       {"outside.safetensors",
        safetensors_bytes(R"({"fc.weight": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 9999999]}})",
