@@ -16,6 +16,7 @@
 
 #include <zip.h>
 
+#include <algorithm>
 #include <cstring>
 #include <deque>
 #include <filesystem>
@@ -31,10 +32,6 @@ namespace armnet {
 namespace {
 
 // ---- the zip archive -----------------------------------------------------------
-
-// Deflate cannot expand data more than 1032 times; an entry that claims more
-// is damaged or hostile and is refused before its buffer is allocated.
-constexpr std::uint64_t kMaxDeflateRatio = 1032;
 
 // A hint for files that are not zip archives but PyTorch's legacy format
 // (a bare pickle stream, which starts with the PROTO opcode).
@@ -65,6 +62,13 @@ class ZipArchive {
       zip_discard(archive_);
       throw Error(str_cat(path, ": cannot read: ", error.message()));
     }
+    inflate_budget_ = limits::kInflateRatio * file_bytes_;
+    const zip_int64_t entries = zip_get_num_entries(archive_, 0);
+    if (entries > limits::kArchiveEntries) {
+      zip_discard(archive_);
+      throw Error(str_cat(path, ": the archive has ", entries, " members, more than the limit of ",
+                          limits::kArchiveEntries));
+    }
   }
   ~ZipArchive() { zip_discard(archive_); }  // read-only: nothing to write back
   ZipArchive(const ZipArchive&) = delete;
@@ -86,10 +90,10 @@ class ZipArchive {
 
   bool contains(const std::string& name) const { return zip_name_locate(archive_, name.c_str(), 0) >= 0; }
 
-  // The uncompressed bytes of entry `name`; `what` says in errors what it is.
-  std::vector<unsigned char> read(const std::string& name, const std::string& what) const {
+  // The recorded sizes of entry `name`, checked against the file.
+  zip_stat_t stat(const std::string& name, const std::string& what) const {
     const zip_int64_t index = zip_name_locate(archive_, name.c_str(), 0);
-    check(index >= 0, path_, ": the archive lacks ", name, " (", what, ")");
+    check(index >= 0, path_, ": the archive lacks ", printable(name), " (", what, ")");
     zip_stat_t stat;
     zip_stat_init(&stat);
     check(zip_stat_index(archive_, static_cast<zip_uint64_t>(index), 0, &stat) == 0, path_, ": cannot read ", name,
@@ -101,12 +105,32 @@ class ZipArchive {
     if (stat.comp_method == ZIP_CM_STORE)
       check(stat.size == stat.comp_size, path_, ": ", name, " is stored uncompressed but its sizes differ (",
             stat.size, " and ", stat.comp_size, " bytes)");
-    else if (stat.comp_method == ZIP_CM_DEFLATE)
-      check(stat.size <= stat.comp_size * kMaxDeflateRatio, path_, ": ", name, " claims to inflate ",
-            stat.comp_size, " bytes to ", stat.size);
-    else
+    else if (stat.comp_method != ZIP_CM_DEFLATE)
       throw Error(str_cat(path_, ": ", name, " uses zip compression method ", stat.comp_method,
                           "; checkpoints are stored or deflated"));
+    return stat;
+  }
+
+  // The size entry `name` records (uncompressed); `what` says in errors what
+  // it is. Nothing is decompressed.
+  std::uint64_t size_of(const std::string& name, const std::string& what) const { return stat(name, what).size; }
+
+  // The uncompressed bytes of entry `name`, which must be `expected_bytes`
+  // long when that is given: checked before anything is decompressed, as is
+  // the archive's budget of inflated bytes (limits::kInflateRatio).
+  std::vector<unsigned char> read(const std::string& name, const std::string& what,
+                                  std::optional<std::uint64_t> expected_bytes = std::nullopt) {
+    const zip_stat_t stat = this->stat(name, what);
+    if (expected_bytes)
+      check(stat.size == *expected_bytes, path_, ": ", name, " (", what, ") holds ", stat.size,
+            " bytes, but its tensors declare ", *expected_bytes);
+    if (stat.comp_method == ZIP_CM_DEFLATE) {
+      check(stat.size <= inflate_budget_, path_, ": ", name, " (", what, ") inflates ", stat.comp_size,
+            " bytes to ", stat.size, ", beyond the limit of ", limits::kInflateRatio,
+            " times the file's size for the whole archive");
+      inflate_budget_ -= stat.size;
+    }
+    const zip_int64_t index = zip_name_locate(archive_, name.c_str(), 0);
 
     std::vector<unsigned char> bytes(stat.size);
     zip_file_t* file = zip_fopen_index(archive_, static_cast<zip_uint64_t>(index), 0);
@@ -129,6 +153,7 @@ class ZipArchive {
   std::string path_;
   zip_t* archive_ = nullptr;
   std::uintmax_t file_bytes_ = 0;
+  std::uint64_t inflate_budget_ = 0;  // bytes that deflated members may still inflate to
 };
 
 // ---- the pickled values --------------------------------------------------------------
@@ -165,7 +190,7 @@ const std::set<std::string>& allowed_callables() {
 struct Value {
   enum class Kind { None, Bool, Int, Float, String, Tuple, List, Dict, Global, Storage, Tensor };
   Kind kind = Kind::None;
-  std::int64_t integer = 0;                         // Bool (0 or 1), Int
+  std::int64_t integer = 0;                         // Bool (0 or 1), Int; Storage its declared elements
   double real = 0.0;                                // Float
   std::string text;                                 // String; Global "module.name"; Storage its key
   std::vector<Value*> items;                        // Tuple, List
@@ -235,6 +260,16 @@ const char* opcode_name(std::uint8_t opcode) {
   return found == names.end() ? "not a pickle opcode" : found->second;
 }
 
+// "FILE: data.pkl byte 120", the place an error names; formatted only when
+// an error is raised (every opcode's checks name it).
+struct PickleLocation {
+  const std::string* path;
+  std::size_t byte;
+};
+std::ostream& operator<<(std::ostream& out, const PickleLocation& at) {
+  return out << *at.path << ": data.pkl byte " << at.byte;
+}
+
 class Unpickler {
  public:
   Unpickler(const std::string& path, const std::vector<unsigned char>& pickle) : path_(path), pickle_(pickle) {}
@@ -253,7 +288,10 @@ class Unpickler {
         }
         case Opcode::FRAME: read_unsigned(8); break;  // framing only groups the opcodes that follow
         case Opcode::STOP: return pop();
-        case Opcode::MARK: marks_.push_back(stack_.size()); break;
+        case Opcode::MARK:
+          count_reference();
+          marks_.push_back(stack_.size());
+          break;
 
         case Opcode::NONE: push(make(Value::Kind::None)); break;
         case Opcode::NEWTRUE: push(make_bool(true)); break;
@@ -275,9 +313,9 @@ class Unpickler {
         case Opcode::TUPLE2: push(make_tuple(pop_items(2))); break;
         case Opcode::TUPLE3: push(make_tuple(pop_items(3))); break;
 
-        case Opcode::BINPUT: memo_[read_unsigned(1)] = top(); break;
-        case Opcode::LONG_BINPUT: memo_[read_unsigned(4)] = top(); break;
-        case Opcode::MEMOIZE: memo_[memo_.size()] = top(); break;
+        case Opcode::BINPUT: memo_put(read_unsigned(1)); break;
+        case Opcode::LONG_BINPUT: memo_put(read_unsigned(4)); break;
+        case Opcode::MEMOIZE: memo_put(memo_.size()); break;
         case Opcode::BINGET: push(memo_get(read_unsigned(1))); break;
         case Opcode::LONG_BINGET: push(memo_get(read_unsigned(4))); break;
 
@@ -343,8 +381,7 @@ class Unpickler {
   }
 
  private:
-  // "FILE: data.pkl byte 120", the place an error names.
-  std::string where() const { return str_cat(path_, ": data.pkl byte ", opcode_position_); }
+  PickleLocation where() const { return {&path_, opcode_position_}; }
 
   // ---- reading the bytes ----
   std::uint8_t read_byte() {
@@ -390,7 +427,17 @@ class Unpickler {
   }
 
   // ---- the stack and the memo ----
-  void push(Value* value) { stack_.push_back(value); }
+  // Every push and MARK is a pointer that some stack, list, tuple or dict
+  // may keep: counted, so that repeating one memo entry (BINGET) millions of
+  // times is bounded like building millions of values.
+  void count_reference() {
+    check(++references_ <= limits::kPickleValues, where(), ": the pickle pushes more than ", limits::kPickleValues,
+          " values (the limit; a state dict needs about 15 per tensor)");
+  }
+  void push(Value* value) {
+    count_reference();
+    stack_.push_back(value);
+  }
   Value* top() const {
     check(!stack_.empty(), where(), ": the pickle's stack is empty");
     return stack_.back();
@@ -418,6 +465,15 @@ class Unpickler {
     marks_.pop_back();
     return items;
   }
+  void memo_put(std::uint64_t index) {
+    Value* value = top();
+    const auto [entry, inserted] = memo_.try_emplace(index, value);
+    if (inserted)
+      check(static_cast<std::int64_t>(memo_.size()) <= limits::kPickleMemoEntries, where(), ": more than ",
+            limits::kPickleMemoEntries, " memo entries (the limit)");
+    else
+      entry->second = value;
+  }
   Value* memo_get(std::uint64_t index) const {
     const auto found = memo_.find(index);
     check(found != memo_.end(), where(), ": memo entry ", index, " was never stored");
@@ -426,6 +482,8 @@ class Unpickler {
 
   // ---- making values ----
   Value* make(Value::Kind kind) {
+    check(static_cast<std::int64_t>(values_.size()) < limits::kPickleValues, where(), ": the pickle builds more than ",
+          limits::kPickleValues, " values (the limit; a state dict needs about 15 per tensor)");
     values_.emplace_back();
     values_.back().kind = kind;
     return &values_.back();
@@ -457,7 +515,7 @@ class Unpickler {
   }
   Value* make_global(const std::string& qualified_name) {
     check(allowed_callables().count(qualified_name) > 0 || find_storage_type(qualified_name) != nullptr,
-          where(), ": global '", qualified_name, "' is not allowed in a state dict (armnet reads data only)");
+          where(), ": global '", printable(qualified_name), "' is not allowed in a state dict (armnet reads data only)");
     Value* value = make(Value::Kind::Global);
     value->text = qualified_name;
     return value;
@@ -472,9 +530,13 @@ class Unpickler {
                              id->items[2]->kind == Value::Kind::String && id->items[3]->kind == Value::Kind::String &&
                              id->items[4]->kind == Value::Kind::Int;
     check(well_formed, where(), ": a persistent id that is not ('storage', type, key, location, numel)");
+    const std::int64_t numel = id->items[4]->integer;
+    check(numel >= 0 && numel <= limits::kTensorElements, where(), ": storage '", printable(id->items[2]->text),
+          "' declares ", numel, " elements (the limit is ", limits::kTensorElements, ")");
     Value* storage = make(Value::Kind::Storage);
     storage->storage_type = find_storage_type(id->items[1]->text);
     storage->text = id->items[2]->text;
+    storage->integer = numel;
     return storage;
   }
 
@@ -517,6 +579,8 @@ class Unpickler {
                              is_int_tuple(items[2]) && is_int_tuple(items[3]) &&
                              items[2]->items.size() == items[3]->items.size();
     check(well_formed, where(), ": _rebuild_tensor_v2 needs (storage, offset, size, stride, ...)");
+    check(items[2]->items.size() <= limits::kTensorDims, where(), ": a tensor of ", items[2]->items.size(),
+          " dimensions (the limit is ", limits::kTensorDims, ")");
     Value* tensor = make(Value::Kind::Tensor);
     tensor->storage = items[0];
     tensor->offset = items[1]->integer;
@@ -532,6 +596,7 @@ class Unpickler {
   std::vector<Value*> stack_;
   std::vector<std::size_t> marks_;  // stack sizes at each open MARK
   std::unordered_map<std::uint64_t, Value*> memo_;
+  std::int64_t references_ = 0;  // pushes and MARKs so far
   std::deque<Value> values_;  // owns every value; a deque keeps their addresses
 };
 
@@ -540,20 +605,25 @@ class Unpickler {
 // Reads each storage of the archive once, when a returned tensor first needs it.
 class StorageCache {
  public:
-  StorageCache(const ZipArchive& archive, const std::string& folder) : archive_(archive), folder_(folder) {}
+  StorageCache(ZipArchive& archive, const std::string& folder) : archive_(archive), folder_(folder) {}
 
-  const std::vector<unsigned char>& bytes(const std::string& storage_key, const std::string& tensor_key) {
-    auto found = storages_.find(storage_key);
+  // The bytes of `storage`, which must hold exactly the elements its
+  // persistent id declares (checked before decompressing).
+  const std::vector<unsigned char>& bytes(const Value& storage, std::size_t element_size, const std::string& tensor_key) {
+    auto found = storages_.find(storage.text);
     if (found == storages_.end()) {
-      const std::string entry = folder_ + "data/" + storage_key;
-      found = storages_.emplace(storage_key, archive_.read(entry, str_cat("the storage of '", tensor_key, "'")))
+      const std::string entry = folder_ + "data/" + storage.text;
+      const std::uint64_t declared = static_cast<std::uint64_t>(storage.integer) * element_size;
+      found = storages_
+                  .emplace(storage.text,
+                           archive_.read(entry, str_cat("the storage of '", printable(tensor_key), "'"), declared))
                   .first;
     }
     return found->second;
   }
 
  private:
-  const ZipArchive& archive_;
+  ZipArchive& archive_;
   std::string folder_;
   std::map<std::string, std::vector<unsigned char>> storages_;
 };
@@ -594,40 +664,50 @@ void gather_strided(const unsigned char* storage, std::int64_t offset, const Sha
   }
 }
 
-// The contiguous CPU tensor that `description` views, after checking that
-// every element it reads lies inside its storage.
+// Checks that the view `description` reads only inside its storage's
+// declared elements, and reads no element twice (stride 0, overlapping
+// strides): a weight is a plain array, and a repeated view would let a tiny
+// storage claim an enormous tensor. All before any byte is decompressed.
+void check_view(const std::string& where, const Value& description, std::int64_t storage_elements) {
+  const std::string layout = str_cat(" (size ", shape_str(description.shape), ", stride ",
+                                     shape_str(description.strides), ", storage offset ", description.offset, ")");
+  check(description.offset >= 0, where, " has a negative storage offset", layout);
+  std::int64_t element_count = 1;
+  std::vector<std::pair<std::int64_t, std::int64_t>> axes;  // (stride, size) of the axes longer than 1
+  for (std::size_t axis = 0; axis < description.shape.size(); ++axis) {
+    const std::int64_t size = description.shape[axis], stride = description.strides[axis];
+    check(size >= 0 && stride >= 0, where, " has a negative size or stride", layout);
+    check(!__builtin_mul_overflow(element_count, size, &element_count) && element_count <= limits::kTensorElements,
+          where, " has more than the limit of ", limits::kTensorElements, " elements", layout);
+    if (size > 1) axes.emplace_back(stride, size);
+  }
+  if (element_count == 0) return;
+  // Sorted by stride, each axis must step over everything the smaller ones
+  // span; then no two indices reach the same element.
+  std::sort(axes.begin(), axes.end());
+  std::int64_t span = 1;  // storage elements spanned by the axes so far
+  for (const auto& [stride, size] : axes) {
+    check(stride != 0, where, " repeats elements (stride 0)", layout, "; weights must not");
+    check(stride >= span, where, " reads some elements twice (overlapping strides)", layout, "; weights must not");
+    std::int64_t reach = 0;
+    check(!__builtin_mul_overflow(size - 1, stride, &reach) && !__builtin_add_overflow(span, reach, &span), where,
+          " reaches past any storage", layout);
+  }
+  std::int64_t last_element = 0;  // the largest storage index it reads
+  check(!__builtin_add_overflow(description.offset, span - 1, &last_element) && last_element < storage_elements,
+        where, " reads element ", last_element, " of a ", storage_elements, "-element storage", layout);
+}
+
+// The contiguous CPU tensor that `description` views.
 Tensor materialise(const std::string& path, const std::string& key, const Value& description,
                    StorageCache& storages) {
-  const std::string where = str_cat(path, ": tensor '", key, "'");
+  const std::string where = str_cat(path, ": tensor '", printable(key), "'");
   const StorageType& type = *description.storage->storage_type;
   check(type.dtype.has_value(), where, " is stored as ", type.global, ", a type armnet does not read");
   const DType dtype = *type.dtype;
   const std::size_t element_size = dtype_size(dtype);
-  const std::string layout = str_cat(" (size ", shape_str(description.shape), ", stride ",
-                                     shape_str(description.strides), ", storage offset ", description.offset, ")");
-
-  check(description.offset >= 0, where, " has a negative storage offset", layout);
-  std::int64_t element_count = 1;
-  std::int64_t last_element = description.offset;  // the largest storage index it reads
-  for (std::size_t axis = 0; axis < description.shape.size(); ++axis) {
-    const std::int64_t size = description.shape[axis], stride = description.strides[axis];
-    check(size >= 0 && stride >= 0, where, " has a negative size or stride", layout);
-    check(!__builtin_mul_overflow(element_count, size, &element_count), where, " is too large", layout);
-    std::int64_t reach = 0;
-    if (size > 0)
-      check(!__builtin_mul_overflow(size - 1, stride, &reach) &&
-                !__builtin_add_overflow(last_element, reach, &last_element),
-            where, " reaches past any storage", layout);
-  }
-
-  const std::vector<unsigned char>& storage = storages.bytes(description.storage->text, key);
-  check(storage.size() % element_size == 0, where, ": its storage holds ", storage.size(),
-        " bytes, not a whole number of ", dtype_name(dtype), " elements");
-  const std::int64_t storage_elements = static_cast<std::int64_t>(storage.size() / element_size);
-  if (element_count > 0)
-    check(last_element < storage_elements, where, " reads element ", last_element, " of a ", storage_elements,
-          "-element storage", layout);
-
+  check_view(where, description, description.storage->integer);
+  const std::vector<unsigned char>& storage = storages.bytes(*description.storage, element_size, key);
   Tensor tensor = Tensor::empty(description.shape, dtype);
   gather_strided(storage.data(), description.offset, description.shape, description.strides, element_size,
                  static_cast<unsigned char*>(tensor.data_ptr()));
@@ -649,21 +729,28 @@ const Value& select_state_dict(const std::string& path, const Value& root) {
 }
 
 // torch 2.x records the byte order of the storages; armnet reads little-endian.
-void check_byte_order(const std::string& path, const ZipArchive& archive, const std::string& folder) {
+void check_byte_order(const std::string& path, ZipArchive& archive, const std::string& folder) {
   const std::string entry = folder + "byteorder";
   if (!archive.contains(entry)) return;
+  const std::uint64_t size = archive.size_of(entry, "the byte order");
+  check(size <= 16, path, ": ", entry, " is ", size, " bytes; it should say little or big");
   const std::vector<unsigned char> bytes = archive.read(entry, "the byte order");
   const std::string order(bytes.begin(), bytes.end());
-  check(order.rfind("little", 0) == 0, path, ": its storages are '", order, "'-endian; armnet reads little-endian");
+  check(order.rfind("little", 0) == 0, path, ": its storages are '", printable(order),
+        "'-endian; armnet reads little-endian");
 }
 
 }  // namespace
 
 NamedTensors read_torch_checkpoint(const std::string& path) {
-  const ZipArchive archive(path);
+  ZipArchive archive(path);
   const std::string folder = archive.folder();
   check_byte_order(path, archive, folder);
-  const std::vector<unsigned char> pickle = archive.read(folder + "data.pkl", "the pickled checkpoint");
+  const std::string pickle_entry = folder + "data.pkl";
+  const std::uint64_t pickle_bytes = archive.size_of(pickle_entry, "the pickled checkpoint");
+  check(pickle_bytes <= limits::kPickleBytes, path, ": ", pickle_entry, " is ", pickle_bytes,
+        " bytes, more than the limit of ", limits::kPickleBytes);
+  const std::vector<unsigned char> pickle = archive.read(pickle_entry, "the pickled checkpoint");
   Unpickler unpickler(path, pickle);
   const Value& state_dict = select_state_dict(path, *unpickler.load());
 
@@ -675,10 +762,10 @@ NamedTensors read_torch_checkpoint(const std::string& path) {
           "; its keys must be strings");
     if (value->kind != Value::Kind::Tensor) {
       if (key->text == "_metadata") continue;
-      throw Error(str_cat(path, ": state dict entry '", key->text, "' is of type ", kind_name(value->kind),
+      throw Error(str_cat(path, ": state dict entry '", printable(key->text), "' is of type ", kind_name(value->kind),
                           ", not a tensor"));
     }
-    check(keys.insert(key->text).second, path, ": state dict key '", key->text, "' appears twice");
+    check(keys.insert(key->text).second, path, ": state dict key '", printable(key->text), "' appears twice");
     tensors.emplace_back(key->text, materialise(path, key->text, *value, storages));
   }
   return tensors;
