@@ -3,6 +3,7 @@
 #include <stb/stb_image.h>
 #include <stb/stb_image_write.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <atomic>
@@ -79,9 +80,62 @@ void check_png_complete(const std::uint8_t* bytes, std::size_t size, const std::
   check(found != bytes + size, name, ": truncated PNG (no IEND chunk)");
 }
 
+std::uint32_t big_endian_u32(const std::uint8_t* bytes) {
+  return (std::uint32_t{bytes[0]} << 24) | (std::uint32_t{bytes[1]} << 16) | (std::uint32_t{bytes[2]} << 8) | bytes[3];
+}
+
+// stb_image inflates a PNG's image data (its IDAT chunks) into a buffer that
+// grows without bound, whatever the header's dimensions: a small file can
+// claim a 1x1 image and inflate to gigabytes. So the data is inflated here
+// first, into a small scratch buffer that is thrown away, and refused as soon
+// as it exceeds what the header's dimensions need (each row a filter byte and
+// its pixels; twice that covers Adam7 interlacing's per-pass rows).
+void check_png_data_size(const std::uint8_t* bytes, std::size_t size, const std::string& name) {
+  std::size_t position = sizeof(kPngSignature);
+  std::uint64_t needed = 0;
+  z_stream stream = {};
+  check(inflateInit(&stream) == Z_OK, name, ": cannot start inflating the PNG data");
+  std::uint8_t scratch[1 << 14];
+  std::uint64_t inflated = 0;
+  int status = Z_OK;
+  while (position + 12 <= size && status != Z_STREAM_END) {
+    const std::uint32_t length = big_endian_u32(bytes + position);
+    const std::uint8_t* type = bytes + position + 4;
+    const std::uint8_t* data = bytes + position + 8;
+    if (length > size - position - 12) break;  // stb_image reports the cut chunk
+    if (std::memcmp(type, "IHDR", 4) == 0 && length >= 13) {
+      const std::uint64_t width = big_endian_u32(data), height = big_endian_u32(data + 4);
+      const int bit_depth = data[8], colour_type = data[9];
+      const int channels = colour_type == 2 ? 3 : colour_type == 4 ? 2 : colour_type == 6 ? 4 : 1;
+      if (width <= static_cast<std::uint64_t>(limits::kImageSide) &&
+          height <= static_cast<std::uint64_t>(limits::kImageSide))
+        needed = 2 * height * (1 + (width * channels * bit_depth + 7) / 8) + 1024;
+    } else if (std::memcmp(type, "IDAT", 4) == 0) {
+      stream.next_in = const_cast<std::uint8_t*>(data);
+      stream.avail_in = length;
+      while (stream.avail_in > 0 && status == Z_OK) {
+        stream.next_out = scratch;
+        stream.avail_out = sizeof scratch;
+        status = inflate(&stream, Z_NO_FLUSH);
+        inflated += sizeof scratch - stream.avail_out;
+        if (inflated > needed) {
+          inflateEnd(&stream);
+          throw Error(str_cat(name, ": corrupt PNG (its image data inflates to more than the ", needed,
+                              " bytes its dimensions need)"));
+        }
+        if (status == Z_BUF_ERROR) status = Z_OK;  // needs more input: the next IDAT chunk
+      }
+      if (status != Z_OK && status != Z_STREAM_END) break;  // stb_image names the damage
+    }
+    position += 12 + static_cast<std::size_t>(length);
+  }
+  inflateEnd(&stream);
+}
+
 }  // namespace
 
-Image decode_image_bytes(const std::uint8_t* bytes, std::size_t size, const std::string& name) {
+Image decode_image_bytes(const std::uint8_t* bytes, std::size_t size, const std::string& name,
+                         std::int64_t max_pixels) {
   check(size > 0, name, ": empty file (0 bytes)");
   check(size <= static_cast<std::size_t>(INT_MAX), name, ": ", size, " bytes is too large for an image");
   if (starts_with(bytes, size, kJpegSignature, sizeof(kJpegSignature))) {
@@ -96,8 +150,12 @@ Image decode_image_bytes(const std::uint8_t* bytes, std::size_t size, const std:
   if (!stbi_info_from_memory(bytes, length, &width, &height, &channels)) {
     throw Error(str_cat(name, ": corrupt image (", stbi_failure_reason(), ")"));
   }
-  check(width > 0 && height > 0 && width <= kMaxImageSide && height <= kMaxImageSide, name,
-        ": corrupt image (absurd dimensions ", width, "x", height, ", the limit is ", kMaxImageSide, " a side)");
+  check(width > 0 && height > 0 && width <= limits::kImageSide && height <= limits::kImageSide, name,
+        ": corrupt image (absurd dimensions ", width, "x", height, ", the limit is ", limits::kImageSide, " a side)");
+  const std::int64_t pixels = static_cast<std::int64_t>(width) * height;
+  check(pixels <= max_pixels, name, ": ", width, "x", height, " is ", pixels, " pixels, more than the limit of ",
+        max_pixels, " (--max_image_pixels raises it)");
+  if (bytes[0] == kPngSignature[0]) check_png_data_size(bytes, size, name);
   // Three channels requested: stb_image turns gray into RGB and drops alpha.
   std::uint8_t* decoded = stbi_load_from_memory(bytes, length, &width, &height, &channels, 3);
   if (decoded == nullptr) throw Error(str_cat(name, ": corrupt image (", stbi_failure_reason(), ")"));
@@ -109,7 +167,7 @@ Image decode_image_bytes(const std::uint8_t* bytes, std::size_t size, const std:
   return image;
 }
 
-Image decode_image(const std::string& path) {
+Image decode_image(const std::string& path, std::int64_t max_pixels) {
   std::error_code status_error;
   const std::filesystem::file_status status = std::filesystem::status(path, status_error);
   if (status_error) throw Error(str_cat("cannot open image ", path, ": ", status_error.message()));
@@ -123,7 +181,7 @@ Image decode_image(const std::string& path) {
   if (size > 0 && !file.read(reinterpret_cast<char*>(bytes.data()), size)) {
     throw Error(str_cat("cannot read image ", path, ": ", std::strerror(errno)));
   }
-  return decode_image_bytes(bytes.data(), bytes.size(), path);
+  return decode_image_bytes(bytes.data(), bytes.size(), path, max_pixels);
 }
 
 // ---- encoding --------------------------------------------------------------
@@ -261,7 +319,7 @@ void resample_row(const std::uint8_t* in_row, const BilinearResizer::Axis& axis,
 
 void BilinearResizer::begin(const Image& image, int width, int height) {
   check(image.width > 0 && image.height > 0, "resize_bilinear: empty input image");
-  check(width > 0 && height > 0 && width <= kMaxImageSide && height <= kMaxImageSide,
+  check(width > 0 && height > 0 && width <= limits::kImageSide && height <= limits::kImageSide,
         "resize_bilinear: bad output size ", width, "x", height);
   if (horizontal_.in_size != image.width || horizontal_.out_size != width) {
     horizontal_ = bilinear_axis(image.width, width);

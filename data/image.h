@@ -3,8 +3,10 @@
 //
 // Decoding is stb_image (JPEG and PNG only); every failure throws
 // armnet::Error naming the file: a zero-byte file, a file that is not a JPEG
-// or PNG, a corrupt or truncated one, absurd dimensions. Grayscale, gray+alpha
-// and RGBA images become RGB (alpha is dropped, as PIL's convert("RGB")).
+// or PNG, a corrupt or truncated one, absurd dimensions, more pixels than the
+// limit (read from the header, before anything is decoded), a PNG whose image
+// data inflates to more than its dimensions need. Grayscale, gray+alpha and
+// RGBA images become RGB (alpha is dropped, as PIL's convert("RGB")).
 //
 // resize_bilinear() is PIL's Image.resize(size, BILINEAR) on an RGB image,
 // bit for bit: a separable triangle filter with half-pixel centres whose
@@ -20,6 +22,8 @@
 #include <string>
 #include <vector>
 
+#include "tensor/limits.h"
+
 namespace armnet {
 
 struct Image {
@@ -33,15 +37,13 @@ struct Image {
   const std::uint8_t* row(int y) const { return pixels.data() + static_cast<std::size_t>(y) * width * 3; }
 };
 
-// The largest width or height decode_image accepts: anything larger in a
-// face data set is a corrupt header.
-constexpr int kMaxImageSide = 16384;
-
-// Reads and decodes a JPEG or PNG file to RGB.
-Image decode_image(const std::string& path);
+// Reads and decodes a JPEG or PNG file to RGB. Images of more than
+// `max_pixels` (width x height) are refused before decoding.
+Image decode_image(const std::string& path, std::int64_t max_pixels = limits::kDefaultImagePixels);
 // Decodes the encoded bytes of a JPEG or PNG; `name` is the file named in
 // errors.
-Image decode_image_bytes(const std::uint8_t* bytes, std::size_t size, const std::string& name);
+Image decode_image_bytes(const std::uint8_t* bytes, std::size_t size, const std::string& name,
+                         std::int64_t max_pixels = limits::kDefaultImagePixels);
 
 // Writes `image` as a baseline JPEG (quality 1..100) or PNG. The file appears
 // atomically: the bytes go to a temporary file beside it that is then renamed.

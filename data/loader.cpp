@@ -1,5 +1,7 @@
 #include "data/loader.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
 #include <exception>
@@ -7,6 +9,7 @@
 #include <limits>
 #include <map>
 #include <numeric>
+#include <system_error>
 
 #include "data/image.h"
 #include "data/transforms.h"
@@ -136,12 +139,15 @@ Loader::Loader(std::vector<LabeledImage> samples, LoaderOptions options)
     : samples_(std::move(samples)), options_(options) {
   check(!samples_.empty(), "Loader: no samples");
   check(options_.batch_size > 0, "Loader: batch size ", options_.batch_size, " must be positive");
-  check(options_.image_size > 0 && options_.image_size <= kMaxImageSide, "Loader: image size ",
+  check(options_.image_size > 0 && options_.image_size <= limits::kModelImageSize, "Loader: image size ",
         options_.image_size, " is out of range");
   check(options_.num_classes > 0, "Loader: ", options_.num_classes, " classes");
   check(options_.mrr_target >= 0, "Loader: negative MRR target ", options_.mrr_target);
-  check(options_.workers >= 0, "Loader: negative worker count ", options_.workers);
+  check(options_.workers >= 0 && options_.workers <= limits::kWorkers, "Loader: ", options_.workers,
+        " workers; the limit is ", limits::kWorkers);
+  check(options_.max_image_pixels > 0, "Loader: an image pixel limit of ", options_.max_image_pixels);
   check(options_.prefetch_batches >= 1, "Loader: prefetch depth ", options_.prefetch_batches, " must be at least 1");
+  check_batch_memory(options_);
   for (const LabeledImage& sample : samples_) {
     check(sample.label >= 0 && sample.label < options_.num_classes, "Loader: label ", sample.label, " of ",
           sample.name, " is outside 0..", options_.num_classes - 1);
@@ -159,10 +165,19 @@ Loader::Loader(std::vector<LabeledImage> samples, LoaderOptions options)
   if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
   options_.workers = workers;
   threads_.reserve(workers);
-  for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { work(); });
+  try {
+    for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { work(); });
+  } catch (const std::system_error& error) {  // the system allows no more threads
+    const std::size_t started = threads_.size();
+    stop_workers();
+    throw Error(str_cat("cannot start data-loading worker ", started + 1, " of ", workers, ": ", error.what(),
+                        " (use fewer --workers)"));
+  }
 }
 
-Loader::~Loader() {
+Loader::~Loader() { stop_workers(); }
+
+void Loader::stop_workers() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
@@ -171,6 +186,7 @@ Loader::~Loader() {
   work_available_.notify_all();
   batch_ready_.notify_all();
   for (std::thread& thread : threads_) thread.join();
+  threads_.clear();
 }
 
 std::vector<std::int64_t> Loader::epoch_order(std::int64_t epoch) const {
@@ -225,6 +241,19 @@ bool Loader::claimable(const Epoch& epoch) const {
   if (epoch.abandoned || epoch.next_position >= static_cast<std::int64_t>(epoch.order.size())) return false;
   const std::int64_t batch_index = epoch.next_position / options_.batch_size;
   return batch_index < epoch.next_batch + options_.prefetch_batches && batch_index <= epoch.failed_batch;
+}
+
+void check_batch_memory(const LoaderOptions& options) {
+  const std::int64_t image_bytes = 3 * static_cast<std::int64_t>(options.image_size) * options.image_size * 4;
+  const std::int64_t batch_bytes = image_bytes * options.batch_size;  // both at most 2^45: no overflow
+  const std::int64_t kept = options.prefetch_batches + 1;             // filling or waiting, and the consumer's
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page_bytes = ::sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page_bytes <= 0) return;  // unknown: nothing to compare with
+  const std::int64_t memory = static_cast<std::int64_t>(pages) * page_bytes;
+  constexpr double kGiB = 1 << 30;
+  check(batch_bytes <= memory / 2 / kept, "a batch of ", options.batch_size, " images of ", options.image_size, "x",
+        options.image_size, " takes ", batch_bytes / kGiB, " GiB and the loader keeps ", kept,
+        " of them, more than half of this machine's ", memory / kGiB, " GiB of memory: use a smaller batch size");
 }
 
 namespace {
@@ -298,7 +327,7 @@ void Loader::run_sample(Epoch& epoch, PendingBatch& pending, std::int64_t positi
   const std::int64_t row = position - pending.first_position;
   const LabeledImage& sample = samples_[epoch.order[position]];
   const std::int64_t row_floats = 3 * static_cast<std::int64_t>(options_.image_size) * options_.image_size;
-  Image image = decode_image(sample.path);
+  Image image = decode_image(sample.path, options_.max_image_pixels);
   Generator generator(sample_seed(options_.seed, epoch.number, position));
   transform_sample(image, options_.image_size, options_.augment, generator, resizer,
                    pending.images.data<float>() + row * row_floats);
@@ -336,7 +365,7 @@ bool Loader::next(Batch& batch) {
     work_available_.notify_all();  // the prefetch window moved
 
     for (const std::string& failure : pending.failures) {
-      if (!failure.empty()) std::cerr << "warning: skipped a bad sample: " << failure << "\n";
+      if (!failure.empty()) std::cerr << "warning: skipped a bad sample: " << printable(failure, 1000) << "\n";
     }
     const auto order_begin = epoch->order.begin() + pending.first_position;
     batch.index = batch_index;

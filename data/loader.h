@@ -60,9 +60,10 @@ struct LoaderOptions {
   std::int64_t mrr_target = 0;  // MRR's per-class target; 0: the largest class
   int num_classes = kRafNumClasses;
   std::uint64_t seed = 0;
-  int workers = 0;           // 0: std::thread::hardware_concurrency()
+  int workers = 0;           // 0: std::thread::hardware_concurrency(); at most limits::kWorkers
   int prefetch_batches = 4;  // batches filled ahead (every worker helps fill the nearest one)
   bool skip_bad = false;
+  std::int64_t max_image_pixels = limits::kDefaultImagePixels;  // larger images are refused before decoding
   // Batches in Tensor::empty_pinned memory: recycled between batches, and
   // page-locked when CUDA is built and a GPU is present.
   bool pin_memory = true;
@@ -83,6 +84,11 @@ std::uint64_t mix_seed(std::uint64_t seed, std::uint64_t key);
 // sample at `position` of that order.
 std::uint64_t epoch_order_seed(std::uint64_t seed, std::int64_t epoch);
 std::uint64_t sample_seed(std::uint64_t seed, std::int64_t epoch, std::int64_t position);
+
+// Refuses batches whose buffers (the loader keeps prefetch_batches + 1 of
+// them) would take more than half of the machine's physical memory, naming
+// the sizes; the Loader checks it before starting.
+void check_batch_memory(const LoaderOptions& options);
 
 // Fisher-Yates shuffle of `order` in place.
 void shuffle_in_place(std::vector<std::int64_t>& order, Generator& generator);
@@ -122,6 +128,7 @@ class Loader {
   struct Epoch;
   struct PendingBatch;
   void work();
+  void stop_workers();
   bool claimable(const Epoch& epoch) const;
   void run_sample(Epoch& epoch, PendingBatch& pending, std::int64_t position, BilinearResizer& resizer);
 

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iomanip>
 #include <sstream>
+#include <string_view>
 #include <unordered_map>
 
 #include "tensor/error.h"
@@ -26,43 +27,67 @@ std::string raf_image_path(const std::string& root, const std::string& name) {
 
 namespace {
 
-bool starts_with(const std::string& text, const char* prefix) { return text.rfind(prefix, 0) == 0; }
+bool starts_with(std::string_view text, const char* prefix) { return text.rfind(prefix, 0) == 0; }
 
-// Splits a line into whitespace-separated fields.
-std::vector<std::string> fields_of(const std::string& line) {
-  std::vector<std::string> fields;
-  std::istringstream stream(line);
-  std::string field;
-  while (stream >> field) fields.push_back(field);
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
+
+// Splits a line into fields separated by spaces and tabs.
+std::vector<std::string_view> fields_of(std::string_view line) {
+  std::vector<std::string_view> fields;
+  std::size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && is_space(line[i])) ++i;
+    const std::size_t start = i;
+    while (i < line.size() && !is_space(line[i])) ++i;
+    if (i > start) fields.push_back(line.substr(start, i - start));
+  }
   return fields;
+}
+
+// The first control byte (NUL, ESC, DEL, ...) of `name`, or -1.
+int first_control_byte(std::string_view name) {
+  for (char c : name) {
+    const unsigned char byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7F) return byte;
+  }
+  return -1;
 }
 
 }  // namespace
 
 std::vector<RafLabelEntry> parse_raf_label_list(const std::string& text, const std::string& file_name) {
   std::vector<RafLabelEntry> entries;
-  std::unordered_map<std::string, int> line_of_name;
-  std::istringstream stream(text);
-  std::string line;
+  // Two names that differ only in their extension are the same image
+  // (raf_image_path keeps the stem): keyed by the stem.
+  std::unordered_map<std::string, std::pair<std::string, int>> first_of_image;  // stem -> (name, line)
+  std::size_t begin = 0;
   int line_number = 0;
-  while (std::getline(stream, line)) {
+  while (begin < text.size()) {
+    std::size_t end = text.find('\n', begin);
+    if (end == std::string::npos) end = text.size();
+    const std::string_view line(text.data() + begin, end - begin);
+    begin = end + 1;
     ++line_number;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    const std::vector<std::string> fields = fields_of(line);
-    if (fields.empty()) continue;
     const std::string where = str_cat(file_name, ":", line_number, ": ");
-    check(fields.size() == 2, where, "malformed line \"", line, "\" (expected \"<name>.jpg <label 1..7>\")");
+    check(line.size() <= limits::kLabelLineBytes, where, "a line of ", line.size(), " bytes, more than the limit of ",
+          limits::kLabelLineBytes, " (\"", printable(line), "\"): not a label list?");
+    const std::vector<std::string_view> fields = fields_of(line);
+    if (fields.empty()) continue;
+    check(fields.size() == 2, where, "malformed line \"", printable(line), "\" (expected \"<name>.jpg <label 1..7>\")");
     RafLabelEntry entry;
-    entry.name = fields[0];
+    entry.name = std::string(fields[0]);
     entry.line = line_number;
+    const int control = first_control_byte(entry.name);
+    check(control < 0, where, "the name \"", printable(entry.name), "\" holds a control byte (",
+          printable(std::string(1, static_cast<char>(control))), "); not a file name");
     check(entry.name.find('/') == std::string::npos && entry.name.find('\\') == std::string::npos, where,
-          "malformed line \"", line, "\" (the name must be a file name, without directories)");
+          "malformed line \"", printable(line), "\" (the name must be a file name, without directories)");
     int label = 0;
-    const std::string& label_text = fields[1];
-    const auto [end, error] = std::from_chars(label_text.data(), label_text.data() + label_text.size(), label);
-    check(error == std::errc() && end == label_text.data() + label_text.size(), where, "malformed line \"", line,
-          "\" (the label \"", label_text, "\" is not an integer)");
-    check(label >= 1 && label <= kRafNumClasses, where, "label ", label, " of ", entry.name,
+    const std::string_view label_text = fields[1];
+    const auto [label_end, error] = std::from_chars(label_text.data(), label_text.data() + label_text.size(), label);
+    check(error == std::errc() && label_end == label_text.data() + label_text.size(), where, "malformed line \"",
+          printable(line), "\" (the label \"", printable(label_text), "\" is not an integer)");
+    check(label >= 1 && label <= kRafNumClasses, where, "label ", label, " of ", printable(entry.name),
           " is outside 1..", kRafNumClasses);
     entry.label = label - 1;
     if (starts_with(entry.name, "train_")) {
@@ -70,10 +95,18 @@ std::vector<RafLabelEntry> parse_raf_label_list(const std::string& text, const s
     } else if (starts_with(entry.name, "test_")) {
       entry.split = Split::Test;
     } else {
-      throw Error(str_cat(where, "unknown split of ", entry.name, " (the name must start with train_ or test_)"));
+      throw Error(str_cat(where, "unknown split of ", printable(entry.name),
+                          " (the name must start with train_ or test_)"));
     }
-    const auto [previous, inserted] = line_of_name.emplace(entry.name, line_number);
-    check(inserted, where, "duplicate name ", entry.name, " (first on line ", previous->second, ")");
+    const std::string stem = std::filesystem::path(entry.name).stem().string();
+    const auto [previous, inserted] = first_of_image.try_emplace(stem, entry.name, line_number);
+    if (!inserted) {
+      const auto& [first_name, first_line] = previous->second;
+      throw Error(first_name == entry.name
+                      ? str_cat(where, "duplicate name ", printable(entry.name), " (first on line ", first_line, ")")
+                      : str_cat(where, "duplicate image: ", printable(entry.name), " and ", printable(first_name),
+                                " (line ", first_line, ") both name ", stem, "_aligned.jpg"));
+    }
     entries.push_back(std::move(entry));
   }
   check(!entries.empty(), file_name, ": no images listed");

@@ -5,9 +5,12 @@
 //
 // The split is the file-name prefix (train_ or test_); labels 1..7 in the file
 // become 0..6. Every problem throws armnet::Error naming the file and line: a
-// missing label file, a malformed line, a label outside 1..7, an unknown
-// split prefix, a duplicate name, a listed image that does not exist. Blank
-// lines and Windows line ends are accepted.
+// missing label file, a malformed or overlong line, a label outside 1..7, an
+// unknown split prefix, a name holding a control byte (NUL, ESC, ...), two
+// lines naming the same image (also as test_1.jpg and test_1.png: both are
+// test_1_aligned.jpg), a listed image that does not exist. Errors quote at
+// most limits::kQuotedBytes of a line, control bytes escaped. Blank lines and
+// Windows line ends are accepted.
 #pragma once
 
 #include <array>
