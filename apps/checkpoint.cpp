@@ -1,7 +1,10 @@
 #include "apps/checkpoint.h"
 
+#include <cmath>
 #include <filesystem>
+#include <limits>
 #include <map>
+#include <type_traits>
 
 #include "data/raf_db.h"
 #include "layers/state_dict.h"
@@ -78,6 +81,19 @@ struct Writer {
   void operator()(const char* name, const T& value) const { out[name] = value; }
 };
 
+// What a JSON value is, for messages (never the value itself, which may be huge).
+const char* json_kind(const json& value) {
+  if (value.is_number_integer()) return "an integer";
+  if (value.is_number_float()) return "a fraction";
+  if (value.is_string()) return "a string";
+  if (value.is_boolean()) return "a boolean";
+  if (value.is_null()) return "null";
+  return value.is_array() ? "a list" : "an object";
+}
+
+// Reads each field with its exact type: an integer field takes only an
+// integer that fits (2^31 is no int), a number field any finite number, a
+// string field a string, a flag a boolean.
 struct Reader {
   const json& in;
   const char* what;
@@ -85,13 +101,54 @@ struct Reader {
   void operator()(const char* name, T& value) const {
     const auto found = in.find(name);
     check(found != in.end(), what, ": field \"", name, "\" is missing");
-    try {
-      value = found->template get<T>();
-    } catch (const json::exception&) {
-      throw Error(str_cat(what, ": field \"", name, "\" has the wrong type (", found->dump(), ")"));
+    const json& field = *found;
+    const auto wrong = [&](const char* expected) {
+      return Error(str_cat(what, ": field \"", name, "\" is ", json_kind(field), ", expected ", expected));
+    };
+    if constexpr (std::is_same_v<T, bool>) {
+      if (!field.is_boolean()) throw wrong("true or false");
+      value = field.get<bool>();
+    } else if constexpr (std::is_integral_v<T>) {
+      if (!field.is_number_integer()) throw wrong("an integer");
+      bool fits = false;
+      if (field.is_number_unsigned()) {
+        fits = field.get<std::uint64_t>() <= static_cast<std::uint64_t>(std::numeric_limits<T>::max());
+      } else if constexpr (std::is_signed_v<T>) {
+        const std::int64_t number = field.get<std::int64_t>();
+        fits = number >= std::numeric_limits<T>::min() && number <= std::numeric_limits<T>::max();
+      }
+      check(fits, what, ": field \"", name, "\" holds ",
+            field.is_number_unsigned() ? std::to_string(field.get<std::uint64_t>())
+                                       : std::to_string(field.get<std::int64_t>()),
+            ", outside ", +std::numeric_limits<T>::min(), "..", +std::numeric_limits<T>::max());
+      value = field.is_number_unsigned() ? static_cast<T>(field.get<std::uint64_t>())
+                                         : static_cast<T>(field.get<std::int64_t>());
+    } else if constexpr (std::is_floating_point_v<T>) {
+      if (!field.is_number()) throw wrong("a number");
+      value = field.get<T>();
+      check(std::isfinite(value), what, ": field \"", name, "\" is not finite");
+    } else {
+      if (!field.is_string()) throw wrong("a string");
+      value = field.get<T>();
     }
   }
 };
+
+// JSON that a stranger may have written (a checkpoint's training state),
+// parsed with its nesting bounded before anything walks it.
+json parse_untrusted_json(const std::string& text, const std::string& what) {
+  const json::parser_callback_t bound_depth = [&what](int depth, json::parse_event_t event, json&) {
+    if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) &&
+        depth >= limits::kJsonDepth)
+      throw Error(str_cat(what, " nests deeper than ", limits::kJsonDepth, " levels (the limit)"));
+    return true;
+  };
+  try {
+    return json::parse(text, bound_depth);
+  } catch (const json::exception& error) {
+    throw Error(str_cat(what, " is not valid JSON (", printable(error.what()), ")"));
+  }
+}
 
 }  // namespace
 
@@ -105,6 +162,11 @@ TrainOptions train_options_from_json(const json& in) {
   check(in.is_object(), "training options: not a JSON object");
   TrainOptions options;
   visit_fields(options, Reader{in, "training options"});
+  try {
+    check_train_options(options);
+  } catch (const Error& error) {
+    throw Error(str_cat("training options: ", error.what()));
+  }
   return options;
 }
 
@@ -140,11 +202,33 @@ TrainingState training_state_from_json(const json& in) {
   check(in.contains("options"), "training state: field \"options\" is missing");
   state.options = train_options_from_json(in["options"]);
   check(in.contains("history") && in["history"].is_array(), "training state: field \"history\" is missing");
-  for (const json& row : in["history"]) {
+  const json& history = in["history"];
+  check(history.size() == static_cast<std::size_t>(std::max<std::int64_t>(state.epoch, 0)),
+        "training state: the history has ", history.size(), " rows for ", state.epoch, " finished epochs");
+  for (const json& row : history) {
+    check(row.is_object(), "training history: a row is ", json_kind(row), ", not an object");
     EpochMetrics metrics;
     visit_metric_fields(metrics, Reader{row, "training history"});
+    check(metrics.epoch == static_cast<int>(state.history.size()) + 1, "training history: row ",
+          state.history.size() + 1, " is of epoch ", metrics.epoch);
     state.history.push_back(metrics);
   }
+  const TrainingState& s = state;
+  auto require = [](bool ok, const char* field, const auto& value, const char* range) {
+    check(ok, "training state: field \"", field, "\" holds ", value, ", outside ", range);
+  };
+  require(s.epoch >= 0 && s.epoch <= s.options.epochs, "epoch", s.epoch, "0..epochs");
+  require(s.batches_done >= 0 && (s.batches_done == 0 || s.epoch < s.options.epochs), "batches_done",
+          s.batches_done, "0..batches per epoch, within the run");
+  require(s.partial_loss_sum >= 0.0, "partial_loss_sum", s.partial_loss_sum, "0 and more");
+  require(s.partial_seen >= 0, "partial_seen", s.partial_seen, "0 and more");
+  require(s.partial_correct >= 0 && s.partial_correct <= s.partial_seen, "partial_correct", s.partial_correct,
+          "0..partial_seen");
+  require(s.partial_seconds >= 0.0, "partial_seconds", s.partial_seconds, "0 and more");
+  require(s.best_accuracy >= -1.0 && s.best_accuracy <= 1.0, "best_accuracy", s.best_accuracy, "-1..1");
+  require(s.best_epoch >= 0 && s.best_epoch <= s.epoch, "best_epoch", s.best_epoch, "0..epoch");
+  require(s.loss_scale > 0.0, "loss_scale", s.loss_scale, "above 0");
+  require(s.loss_scale_good_steps >= 0, "loss_scale_good_steps", s.loss_scale_good_steps, "0 and more");
   return state;
 }
 
@@ -225,12 +309,10 @@ Checkpoint read_checkpoint(const std::string& given_path) {
   checkpoint.weights = without_module_prefix(std::move(checkpoint.weights));
   const auto format = metadata.find("format");
   if (format != metadata.end() && format->second == kFormat) {
-    check(metadata["version"] == kVersion, path, ": armnet checkpoint version \"", metadata["version"],
+    check(metadata["version"] == kVersion, path, ": armnet checkpoint version \"", printable(metadata["version"]),
           "\" (this armnet reads version ", kVersion, ")");
     try {
-      checkpoint.training = training_state_from_json(json::parse(metadata["training"]));
-    } catch (const json::exception& error) {
-      throw Error(str_cat(path, ": the training state in the metadata is not valid JSON (", error.what(), ")"));
+      checkpoint.training = training_state_from_json(parse_untrusted_json(metadata["training"], "the training state"));
     } catch (const Error& error) {
       throw Error(str_cat(path, ": ", error.what()));
     }
@@ -254,7 +336,21 @@ std::string architecture_of(const NamedTensors& weights) {
 
 }  // namespace
 
+// A weight that is NaN or infinite makes every prediction NaN: refused, named.
+void check_finite(const std::string& path, const NamedTensors& tensors, const char* what) {
+  for (const auto& [name, tensor] : tensors) {
+    if (!is_floating(tensor.dtype())) continue;
+    const Tensor values = tensor.to(DType::Float64);
+    const double* data = values.data<double>();
+    for (std::int64_t i = 0; i < values.numel(); ++i)
+      check(std::isfinite(data[i]), path, ": ", what, " '", printable(name), "' holds ", data[i], " at element ", i,
+            " (of ", shape_str(tensor.shape()), "): the weights are damaged or diverged");
+  }
+}
+
 void load_checkpoint_weights(Classifier& model, const Checkpoint& checkpoint) {
+  check_finite(checkpoint.path, checkpoint.weights, "tensor");
+  check_finite(checkpoint.path, checkpoint.optimizer_state, "optimizer tensor");
   const std::string expected = model.options().architecture;
   const std::string found = architecture_of(checkpoint.weights);
   check(found == expected, checkpoint.path, ": holds a ", found == "arm" ? "ResNet-18 + ARM" : "plain ResNet-18",
@@ -275,6 +371,8 @@ std::shared_ptr<Classifier> model_from_checkpoint(const Checkpoint& checkpoint, 
     options.architecture = architecture_of(checkpoint.weights);
     options.image_size = image_size_hint > 0 ? image_size_hint : 224;
     if (const Tensor* fc = find_tensor(checkpoint.weights, "fc.weight"); fc != nullptr && fc->ndim() == 2) {
+      check(fc->size(0) >= 1 && fc->size(0) <= 100'000, checkpoint.path, ": its fc.weight ", shape_str(fc->shape()),
+            " gives ", fc->size(0), " classes (1..100000 make sense)");
       options.num_classes = static_cast<int>(fc->size(0));
       if (options.architecture == "arm") {
         const std::int64_t width = fc->size(1);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 
 namespace armnet::apps {
 
@@ -15,5 +16,14 @@ void add_synth_command(CLI::App& app);       // apps/synth.cpp
 void add_train_command(CLI::App& app);       // apps/train.cpp
 void add_test_command(CLI::App& app);        // apps/test.cpp
 void add_predict_command(CLI::App& app);     // apps/predict.cpp
+
+// Checks of numbers given on the command line, applied to the text before
+// CLI11 converts it (apps/flags.cpp): CLI11 alone turns "-1" and
+// "18446744073709551616" into 2^64-1 for an unsigned option, and takes "nan"
+// and "inf" as numbers.
+CLI::Validator unsigned_integer();  // decimal digits only, at most 2^64-1
+CLI::Validator finite_number();     // a finite decimal number
+// --max_image_pixels on the commands that decode images.
+void add_max_image_pixels_option(CLI::App& command, std::int64_t& max_image_pixels);
 
 }  // namespace armnet::apps

@@ -113,10 +113,10 @@ void add_dump_grads_command(CLI::App& app) {
   command
       ->add_option("--calibrate", options->calibrate,
                    "training-mode forward passes without gradients before the measured pass")
-      ->check(CLI::NonNegativeNumber)
+      ->check(CLI::Range(0, 100'000))
       ->capture_default_str();
   command->add_option("--image_size", options->image_size, "the model's input size (default: the input's)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, limits::kModelImageSize));
   command->add_option("--dtype", options->dtype, "f32 or f64")
       ->check(CLI::IsMember({"f32", "f64"}))
       ->capture_default_str();

@@ -23,17 +23,18 @@ struct PredictArguments {
   bool json = false;
   bool as_batch = false;
   int image_size = 0;
+  std::int64_t max_image_pixels = limits::kDefaultImagePixels;
 };
 
 // The images as one normalised float32 batch [N, 3, S, S] (the test pipeline:
 // resize and normalise, no augmentation). Decoding errors name the file.
-Tensor load_images(const std::vector<std::string>& paths, int size) {
+Tensor load_images(const std::vector<std::string>& paths, int size, std::int64_t max_pixels) {
   Tensor batch = Tensor::empty({static_cast<std::int64_t>(paths.size()), 3, size, size}, DType::Float32);
   BilinearResizer resizer;
   Generator unused;
   const std::int64_t row = 3 * static_cast<std::int64_t>(size) * size;
   for (std::size_t i = 0; i < paths.size(); ++i) {
-    Image image = decode_image(paths[i]);
+    Image image = decode_image(paths[i], max_pixels);
     transform_sample(image, size, /*augment=*/false, unused, resizer, batch.data<float>() + row * i);
   }
   return batch;
@@ -67,10 +68,10 @@ void run_predict(const PredictArguments& arguments) {
   // on the others listed; --as_batch runs them together as `armnet test` does.
   std::vector<std::vector<double>> results;
   if (arguments.as_batch) {
-    results = probabilities(model->forward(load_images(arguments.images, size)));
+    results = probabilities(model->forward(load_images(arguments.images, size, arguments.max_image_pixels)));
   } else {
     for (const std::string& path : arguments.images) {
-      results.push_back(probabilities(model->forward(load_images({path}, size)))[0]);
+      results.push_back(probabilities(model->forward(load_images({path}, size, arguments.max_image_pixels)))[0]);
     }
   }
   nlohmann::ordered_json json = nlohmann::ordered_json::array();
@@ -103,7 +104,9 @@ void add_predict_command(CLI::App& app) {
   command->add_flag("--as_batch", arguments->as_batch,
                     "Classify the images as one batch (the ARM's batch-global mean then spans them)");
   command->add_option("--image_size", arguments->image_size,
-                      "Input size for checkpoints that do not record it (default 224)");
+                      "Input size for checkpoints that do not record it (default 224)")
+      ->check(CLI::Range(1, limits::kModelImageSize));
+  add_max_image_pixels_option(*command, arguments->max_image_pixels);
   command->callback([arguments] { run_predict(*arguments); });
 }
 

@@ -55,11 +55,18 @@ void add_synth_command(CLI::App& app) {
   CLI::App* command = app.add_subcommand(
       "synth", "Write a synthetic RAF-DB (procedurally drawn faces of the seven expressions) in RAF-DB's layout");
   command->add_option("--out", arguments->options.out_dir, "Directory to write (created if missing)");
-  command->add_option("--train", arguments->options.train, "Images in the train split")->capture_default_str();
-  command->add_option("--test", arguments->options.test, "Images in the test split")->capture_default_str();
-  command->add_option("--seed", arguments->options.seed, "Random seed: the same seed writes the same bytes")
+  const CLI::Range image_count(std::int64_t{0}, std::int64_t{10'000'000});
+  command->add_option("--train", arguments->options.train, "Images in the train split")
+      ->check(image_count)
       ->capture_default_str();
-  command->add_option("--size", arguments->options.size, "Image width and height in pixels (at least 16)")
+  command->add_option("--test", arguments->options.test, "Images in the test split")
+      ->check(image_count)
+      ->capture_default_str();
+  command->add_option("--seed", arguments->options.seed, "Random seed: the same seed writes the same bytes")
+      ->check(unsigned_integer())
+      ->capture_default_str();
+  command->add_option("--size", arguments->options.size, "Image width and height in pixels")
+      ->check(CLI::Range(16, 4096))
       ->capture_default_str();
   command->add_option("--balance", arguments->balance, "Class balance: raf (RAF-DB's proportions) or uniform")
       ->check(CLI::IsMember({"raf", "uniform"}))

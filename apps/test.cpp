@@ -30,6 +30,7 @@ struct TestArguments {
   int workers = 4;
   bool batch_sweep = false;
   std::uint64_t seed = 0;  // of the shuffled orders of --batch_sweep
+  std::int64_t max_image_pixels = limits::kDefaultImagePixels;
 };
 
 std::vector<std::string> short_names() { return {kRafShortNames.begin(), kRafShortNames.end()}; }
@@ -43,6 +44,7 @@ Evaluation evaluate_split(Classifier& model, const std::vector<LabeledImage>& im
   loading.sampler = shuffled ? Sampler::Shuffle : Sampler::Sequential;
   loading.seed = arguments.seed;
   loading.workers = arguments.workers;
+  loading.max_image_pixels = arguments.max_image_pixels;
   Loader loader(images, loading);
   return evaluate(model, loader, 0, label);
 }
@@ -64,8 +66,6 @@ void print_batch_sweep(Classifier& model, const std::vector<LabeledImage>& image
 }
 
 void run_test(const TestArguments& arguments) {
-  check(arguments.batch_size > 0, "-b/--batch_size ", arguments.batch_size, " must be positive");
-  check(arguments.workers >= 0, "--workers ", arguments.workers, " must not be negative");
   const Checkpoint checkpoint = read_checkpoint(arguments.checkpoint);
   std::shared_ptr<Classifier> model = model_from_checkpoint(checkpoint, arguments.image_size);
   const RafDataset data = read_raf_db(arguments.raf_path);
@@ -110,15 +110,23 @@ void add_test_command(CLI::App& app) {
                       "armnet checkpoint, run directory (its best), reference .pth or safetensors weights")
       ->required();
   command->add_option("--raf_path", arguments->raf_path, "RAF-DB root")->capture_default_str();
-  command->add_option("-b,--batch_size", arguments->batch_size, "Evaluation batch size")->capture_default_str();
+  command->add_option("-b,--batch_size", arguments->batch_size, "Evaluation batch size")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
   command->add_flag("-p,--plot_cm", arguments->plot_cm, "Write confusion_matrix.png");
   command->add_option("--out", arguments->out, "Directory for the picture (default: the checkpoint's)");
   command->add_option("--image_size", arguments->image_size,
-                      "Input size for checkpoints that do not record it (default 224)");
-  command->add_option("--workers", arguments->workers, "Data-loading threads (0: one per core)")->capture_default_str();
+                      "Input size for checkpoints that do not record it (default 224)")
+      ->check(CLI::Range(1, limits::kModelImageSize));
+  command->add_option("--workers", arguments->workers, "Data-loading threads (0: one per core)")
+      ->check(CLI::Range(0, limits::kWorkers))
+      ->capture_default_str();
   command->add_flag("--batch_sweep", arguments->batch_sweep,
                     "Also report accuracy at batch 1, 64 and 256, in file order and shuffled");
-  command->add_option("--seed", arguments->seed, "Seed of the shuffled orders of --batch_sweep")->capture_default_str();
+  command->add_option("--seed", arguments->seed, "Seed of the shuffled orders of --batch_sweep")
+      ->check(unsigned_integer())
+      ->capture_default_str();
+  add_max_image_pixels_option(*command, arguments->max_image_pixels);
   command->callback([arguments] { run_test(*arguments); });
 }
 

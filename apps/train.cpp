@@ -64,23 +64,13 @@ class StopRequestHandler {
 
 // ---- checks and setup -----------------------------------------------------------
 
-void check_options(const TrainOptions& options) {
-  check(options.batch_size > 0, "--batch_size ", options.batch_size, " must be positive");
-  check(options.val_batch_size > 0, "--val_batch_size ", options.val_batch_size, " must be positive");
-  check(options.epochs >= 0, "--epochs ", options.epochs, " must not be negative");
-  check(options.workers >= 0, "--workers ", options.workers, " must not be negative");
-  check(options.lr >= 0.0, "--lr ", options.lr, " must not be negative");
-  check(options.lr_gamma > 0.0, "--lr_gamma ", options.lr_gamma, " must be positive");
-  check(options.sampler == "shuffle" || options.sampler == "mrr", "--sampler \"", options.sampler,
-        "\": expected shuffle or mrr");
-  default_optimizer_options(options.optimizer);  // refuses an unknown optimizer
+void check_device(const TrainOptions& options) {
   if (options.device == "cuda") {
     check(cuda_built(), "--device cuda: this armnet was built without CUDA (no nvcc at build time)");
     check(cuda_available(), "--device cuda: no usable GPU (", cuda_unavailable_reason(), ")");
     throw Error("--device cuda: training on the GPU is not available yet (the CUDA op kernels are a later issue); "
                 "use --device cpu");
   }
-  check(options.device == "cpu", "--device \"", options.device, "\": expected cpu or cuda");
 }
 
 // Creates the output directory and proves it writable before hours of work.
@@ -140,6 +130,38 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 
 }  // namespace
 
+void check_train_options(const TrainOptions& options) {
+  auto in_range = [](const char* flag, std::int64_t value, std::int64_t low, std::int64_t high) {
+    check(value >= low && value <= high, flag, " ", value, " is outside ", low, "..", high);
+  };
+  in_range("--batch_size", options.batch_size, 1, 1 << 20);
+  in_range("--val_batch_size", options.val_batch_size, 1, 1 << 20);
+  in_range("--epochs", options.epochs, 0, 1'000'000);
+  in_range("--workers", options.workers, 0, limits::kWorkers);
+  in_range("--image_size", options.image_size, 1, limits::kModelImageSize);
+  in_range("--mrr_target", options.mrr_target, 0, limits::kMrrTarget);
+  auto finite_at_least = [](const char* flag, double value, double low, bool inclusive) {
+    check(std::isfinite(value) && (inclusive ? value >= low : value > low), flag, " ", value, " must be ",
+          inclusive ? "at least " : "above ", low, " (and finite)");
+  };
+  finite_at_least("--lr", options.lr, 0.0, true);
+  finite_at_least("--lr_gamma", options.lr_gamma, 0.0, false);
+  finite_at_least("--weight_decay", options.weight_decay, 0.0, true);
+  finite_at_least("--momentum", options.momentum, 0.0, true);
+  check(options.momentum < 1.0, "--momentum ", options.momentum, " must be below 1");
+  check(std::isfinite(options.drop_rate) && options.drop_rate >= 0.0 && options.drop_rate < 1.0, "--drop_rate ",
+        options.drop_rate, " must be in [0, 1)");
+  check(options.sampler == "shuffle" || options.sampler == "mrr", "--sampler \"", printable(options.sampler),
+        "\": expected shuffle or mrr");
+  check(options.model == "arm" || options.model == "resnet18", "--model \"", printable(options.model),
+        "\": expected arm or resnet18");
+  check(options.device == "cpu" || options.device == "cuda", "--device \"", printable(options.device),
+        "\": expected cpu or cuda");
+  check(options.optimizer == "adam" || options.optimizer == "sgd", "--optimizer \"", printable(options.optimizer),
+        "\": expected adam or sgd");
+  check(options.max_image_pixels > 0, "--max_image_pixels ", options.max_image_pixels, " must be positive");
+}
+
 int run_training(const TrainOptions& given, const std::string& resume_dir, bool epochs_given, bool workers_given) {
   TrainingState state;
   Checkpoint start;  // what --resume or -c names
@@ -154,8 +176,10 @@ int run_training(const TrainOptions& given, const std::string& resume_dir, bool 
   } else {
     state.options = given;
   }
+  state.options.max_image_pixels = given.max_image_pixels;
   const TrainOptions& options = state.options;
-  check_options(options);
+  check_train_options(options);
+  check_device(options);
   // The model first: a bad architecture, size or drop rate is refused before any other work.
   std::shared_ptr<Classifier> model = make_model(model_options(options));
   Optimizer optimizer(model->named_parameters(), optimizer_options(options));
@@ -166,7 +190,15 @@ int run_training(const TrainOptions& given, const std::string& resume_dir, bool 
 
   if (!resume_dir.empty()) {
     load_checkpoint_weights(*model, start);
-    optimizer.load_state(start.optimizer_state);
+    check(!start.optimizer_state.empty() || (state.epoch == 0 && state.batches_done == 0), start.path,
+          ": its training state is at epoch ", state.epoch + 1, ", batch ", state.batches_done,
+          ", but it holds no optimizer tensors (", kOptimizerPrefix, "...), so the run cannot resume exactly; "
+          "start from its weights with -c instead (the optimizer then starts afresh)");
+    try {
+      optimizer.load_state(start.optimizer_state);
+    } catch (const Error& error) {
+      throw Error(str_cat(start.path, ": ", error.what()));
+    }
     model->dropout_generator().set_state(state.dropout_generator);
   } else {
     if (!options.pretrained.empty()) load_pretrained(*model, options.pretrained);
@@ -174,9 +206,22 @@ int run_training(const TrainOptions& given, const std::string& resume_dir, bool 
       start = read_checkpoint(options.checkpoint);
       load_checkpoint_weights(*model, start);
       const bool same_optimizer = start.training && start.training->options.optimizer == options.optimizer;
-      if (!start.optimizer_state.empty() && same_optimizer) optimizer.load_state(start.optimizer_state);
-      std::printf("started from the weights of %s%s\n", start.path.c_str(),
-                  !start.optimizer_state.empty() && same_optimizer ? " and its optimizer state" : "");
+      std::string optimizer_note;
+      if (!start.optimizer_state.empty() && same_optimizer) {
+        try {
+          optimizer.load_state(start.optimizer_state);
+        } catch (const Error& error) {
+          throw Error(str_cat(start.path, ": ", error.what()));
+        }
+        optimizer_note = " and its optimizer state";
+      } else if (start.training && start.optimizer_state.empty() &&
+                 (start.training->epoch > 0 || start.training->batches_done > 0)) {
+        optimizer_note = " (it holds no optimizer state: the optimizer starts afresh)";
+      } else if (start.training && !start.optimizer_state.empty()) {
+        optimizer_note = str_cat(" (its optimizer state is ", start.training->options.optimizer, "'s: the ",
+                                 options.optimizer, " optimizer starts afresh)");
+      }
+      std::printf("started from the weights of %s%s\n", start.path.c_str(), optimizer_note.c_str());
     }
   }
 
@@ -189,6 +234,7 @@ int run_training(const TrainOptions& given, const std::string& resume_dir, bool 
   train_loading.seed = options.seed;
   train_loading.workers = options.workers;
   train_loading.skip_bad = options.skip_bad;
+  train_loading.max_image_pixels = options.max_image_pixels;
   LoaderOptions val_loading = train_loading;
   val_loading.batch_size = options.val_batch_size;
   val_loading.augment = false;
@@ -203,6 +249,8 @@ int run_training(const TrainOptions& given, const std::string& resume_dir, bool 
   const std::string curves_path = (out / "curves.png").string();
   const int num_classes = model->options().num_classes;
   const std::int64_t batches = train_loader.batches_per_epoch();
+  check(state.batches_done <= batches, start.path, ": stopped after batch ", state.batches_done, " of an epoch, but ",
+        options.raf_path, " now makes ", batches, " batches per epoch: the data set changed since");
 
   StopRequestHandler stop;
   std::printf("armnet train: %s model, %dx%d input, %zu train / %zu validation images from %s\n",
@@ -332,28 +380,37 @@ void add_train_command(CLI::App& app) {
   command->add_option("--batch_size", o.batch_size, "Training batch size")->capture_default_str();
   command->add_option("--val_batch_size", o.val_batch_size, "Validation batch size")->capture_default_str();
   command->add_option("--optimizer", o.optimizer, "adam or sgd")->capture_default_str();
-  command->add_option("--lr", o.lr, "Initial learning rate (default: adam 0.001, sgd 0.01)");
-  command->add_option("--momentum", o.momentum, "SGD momentum")->capture_default_str();
-  command->add_option("--weight_decay", o.weight_decay, "L2 weight decay added to the gradient")->capture_default_str();
-  command->add_option("--lr_gamma", o.lr_gamma, "Learning-rate factor after each epoch")->capture_default_str();
+  command->add_option("--lr", o.lr, "Initial learning rate (default: adam 0.001, sgd 0.01)")->check(finite_number());
+  command->add_option("--momentum", o.momentum, "SGD momentum")->check(finite_number())->capture_default_str();
+  command->add_option("--weight_decay", o.weight_decay, "L2 weight decay added to the gradient")
+      ->check(finite_number())
+      ->capture_default_str();
+  command->add_option("--lr_gamma", o.lr_gamma, "Learning-rate factor after each epoch")
+      ->check(finite_number())
+      ->capture_default_str();
   command->add_option("--workers", o.workers, "Data-loading threads (0: one per core)")->capture_default_str();
   command->add_option("--epochs", o.epochs, "Epochs to train (with --resume: the new total)")->capture_default_str();
   command->add_option("-c,--checkpoint", o.checkpoint, "Start from these weights (armnet or reference .pth)");
   command->add_option("--model", o.model, "arm (ResNet-18 + ARM) or resnet18 (baseline)")->capture_default_str();
   command->add_option("--pretrained", o.pretrained, "torchvision ImageNet ResNet-18 .pth for the feature stack");
   command->add_option("--image_size", o.image_size, "Square input size (ARM: 33 or more)")->capture_default_str();
-  command->add_option("--drop_rate", o.drop_rate, "Dropout before fc, in training only")->capture_default_str();
+  command->add_option("--drop_rate", o.drop_rate, "Dropout before fc, in training only")
+      ->check(finite_number())
+      ->capture_default_str();
   command->add_flag("--batch_independent_eval", o.batch_independent_eval,
                     "ARM: evaluate with a running global mean instead of the batch's");
   command->add_option("--sampler", o.sampler, "shuffle (the reference) or mrr (class-balanced resampling)")
       ->capture_default_str();
   command->add_option("--mrr_target", o.mrr_target, "MRR's samples per class (0: the largest class)")
       ->capture_default_str();
-  command->add_option("--seed", o.seed, "Seed of initialisation, order and augmentation")->capture_default_str();
+  command->add_option("--seed", o.seed, "Seed of initialisation, order and augmentation")
+      ->check(unsigned_integer())
+      ->capture_default_str();
   command->add_option("--out", o.out, "Directory for checkpoints, metrics.csv and curves.png")->capture_default_str();
   command->add_option("--device", o.device, "cpu or cuda")->capture_default_str();
   command->add_option("--resume", arguments->resume, "Continue the run in this directory exactly where it stopped");
   command->add_flag("--skip_bad", o.skip_bad, "Skip undecodable images with a warning instead of stopping");
+  add_max_image_pixels_option(*command, o.max_image_pixels);
   command->callback([arguments, command] {
     const int status = run_training(arguments->options, arguments->resume, command->count("--epochs") > 0,
                                     command->count("--workers") > 0);

@@ -16,6 +16,7 @@
 
 #include "apps/report.h"
 #include "layers/resnet_arm.h"
+#include "tensor/limits.h"
 
 namespace armnet::apps {
 
@@ -44,10 +45,19 @@ struct TrainOptions {
   std::string out = "runs/arm";
   std::string device = "cpu";
   bool skip_bad = false;
+  // Settings of this process only, not saved in checkpoints (a resumed run
+  // takes them from its own command line):
+  std::int64_t max_image_pixels = limits::kDefaultImagePixels;
 };
 
+// Refuses options out of their range (sizes, counts, rates, names), naming
+// the flag: the command line's and a checkpoint's options alike.
+void check_train_options(const TrainOptions& options);
+
 nlohmann::json to_json(const TrainOptions& options);
-TrainOptions train_options_from_json(const nlohmann::json& json);  // throws naming a missing or bad field
+// Throws naming a missing field, one of the wrong type (integers must be
+// integers that fit, numbers finite) or out of range (check_train_options).
+TrainOptions train_options_from_json(const nlohmann::json& json);
 ModelOptions model_options(const TrainOptions& options);
 
 // Where a run stands: everything beyond weights and optimizer buffers that a
@@ -71,6 +81,8 @@ struct TrainingState {
 };
 
 nlohmann::json to_json(const TrainingState& state);
+// Validates every field (types and ranges, and that the state is consistent:
+// epoch within the run, the history one row per finished epoch, ...).
 TrainingState training_state_from_json(const nlohmann::json& json);
 
 // Runs (or with `resume`, continues) training; returns the process exit

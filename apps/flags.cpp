@@ -1,0 +1,47 @@
+// Number checks for the command line (apps/commands.h).
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <string>
+
+#include "apps/commands.h"
+#include "tensor/error.h"
+#include "tensor/limits.h"
+
+namespace armnet::apps {
+
+CLI::Validator unsigned_integer() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        std::uint64_t value = 0;
+        const char* end = text.data() + text.size();
+        const auto [stop, error] = std::from_chars(text.data(), end, value);
+        if (text.empty() || stop != end) return str_cat("\"", printable(text), "\" is not a non-negative integer");
+        if (error == std::errc::result_out_of_range)
+          return str_cat(printable(text), " is larger than 2^64-1 = 18446744073709551615");
+        return "";
+      },
+      "0..2^64-1");
+}
+
+CLI::Validator finite_number() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        char* stop = nullptr;
+        const double value = std::strtod(text.c_str(), &stop);
+        if (text.empty() || stop != text.c_str() + text.size()) return str_cat("\"", printable(text), "\" is not a number");
+        if (!std::isfinite(value)) return str_cat(printable(text), " is not a finite number");
+        return "";
+      },
+      "NUMBER");
+}
+
+void add_max_image_pixels_option(CLI::App& command, std::int64_t& max_image_pixels) {
+  command
+      .add_option("--max_image_pixels", max_image_pixels,
+                  "Refuse images of more pixels (width x height) before decoding them")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{limits::kImageSide} * limits::kImageSide))
+      ->capture_default_str();
+}
+
+}  // namespace armnet::apps
