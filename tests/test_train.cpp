@@ -4,12 +4,9 @@
 // Ctrl-C mid-epoch), and the error cases.
 #define BOOST_TEST_MODULE train
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
-#include <fcntl.h>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -20,9 +17,8 @@
 #include "apps/checkpoint.h"
 #include "data/image.h"
 #include "tensor/io/safetensors.h"
+#include "tests/bounded_run.h"
 #include "tests/gradcheck.h"
-
-extern char** environ;
 
 using namespace armnet;
 using namespace armnet::apps;
@@ -30,51 +26,6 @@ using namespace armnet::testing;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct RunResult {
-  int status = -1;  // exit status, or 128 + signal
-  std::string out, err;
-};
-
-// Starts the armnet program with `arguments`, stdout and stderr into files.
-pid_t spawn_armnet(const std::vector<std::string>& arguments, const std::string& out_path,
-                   const std::string& err_path) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  std::vector<std::string> all = {ARMNET_EXECUTABLE};
-  all.insert(all.end(), arguments.begin(), arguments.end());
-  std::vector<char*> argv;
-  for (std::string& argument : all) argv.push_back(argument.data());
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  const int error = posix_spawn(&pid, ARMNET_EXECUTABLE, &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  BOOST_TEST_REQUIRE(error == 0, "cannot start " << ARMNET_EXECUTABLE);
-  return pid;
-}
-
-int wait_for(pid_t pid) {
-  int status = 0;
-  BOOST_TEST_REQUIRE(waitpid(pid, &status, 0) == pid);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-RunResult run_armnet(const std::vector<std::string>& arguments) {
-  static int count = 0;
-  const std::string stem = (fs::temp_directory_path() / ("armnet_e2e_" + std::to_string(getpid()) + "_" +
-                                                         std::to_string(count++)))
-                               .string();
-  RunResult result;
-  result.status = wait_for(spawn_armnet(arguments, stem + ".out", stem + ".err"));
-  result.out = read_file(stem + ".out");
-  result.err = read_file(stem + ".err");
-  fs::remove(stem + ".out");
-  fs::remove(stem + ".err");
-  BOOST_TEST_MESSAGE("armnet exited " << result.status << "\nstdout:\n" << result.out << "stderr:\n" << result.err);
-  return result;
-}
 
 bool contains(const std::string& text, const std::string& fragment) { return text.find(fragment) != std::string::npos; }
 
@@ -151,7 +102,7 @@ int interrupt_training(const std::vector<std::string>& arguments, const Temporar
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   std::this_thread::sleep_for(delay);
   BOOST_TEST_REQUIRE(kill(pid, SIGINT) == 0);
-  const int status = wait_for(pid);
+  const int status = wait_for_armnet(pid).status;
   out = read_file(out_log);
   BOOST_TEST_MESSAGE("stopped with status " << status << ":\n" << out << read_file(err_log));
   return status;
