@@ -202,6 +202,8 @@ TrainingState training_state_from_json(const json& in) {
   check(in.contains("options"), "training state: field \"options\" is missing");
   state.options = train_options_from_json(in["options"]);
   check(in.contains("history") && in["history"].is_array(), "training state: field \"history\" is missing");
+  check(state.epoch >= 0 && state.epoch <= state.options.epochs, "training state: field \"epoch\" holds ",
+        state.epoch, ", outside 0..epochs (", state.options.epochs, ")");
   const json& history = in["history"];
   check(history.size() == static_cast<std::size_t>(std::max<std::int64_t>(state.epoch, 0)),
         "training state: the history has ", history.size(), " rows for ", state.epoch, " finished epochs");
@@ -217,7 +219,6 @@ TrainingState training_state_from_json(const json& in) {
   auto require = [](bool ok, const char* field, const auto& value, const char* range) {
     check(ok, "training state: field \"", field, "\" holds ", value, ", outside ", range);
   };
-  require(s.epoch >= 0 && s.epoch <= s.options.epochs, "epoch", s.epoch, "0..epochs");
   require(s.batches_done >= 0 && (s.batches_done == 0 || s.epoch < s.options.epochs), "batches_done",
           s.batches_done, "0..batches per epoch, within the run");
   require(s.partial_loss_sum >= 0.0, "partial_loss_sum", s.partial_loss_sum, "0 and more");

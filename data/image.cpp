@@ -148,7 +148,7 @@ Image decode_image_bytes(const std::uint8_t* bytes, std::size_t size, const std:
   const int length = static_cast<int>(size);
   int width = 0, height = 0, channels = 0;
   if (!stbi_info_from_memory(bytes, length, &width, &height, &channels)) {
-    throw Error(str_cat(name, ": corrupt image (", stbi_failure_reason(), ")"));
+    throw Error(str_cat(name, ": corrupt image (", printable(stbi_failure_reason()), ")"));
   }
   check(width > 0 && height > 0 && width <= limits::kImageSide && height <= limits::kImageSide, name,
         ": corrupt image (absurd dimensions ", width, "x", height, ", the limit is ", limits::kImageSide, " a side)");
@@ -158,7 +158,7 @@ Image decode_image_bytes(const std::uint8_t* bytes, std::size_t size, const std:
   if (bytes[0] == kPngSignature[0]) check_png_data_size(bytes, size, name);
   // Three channels requested: stb_image turns gray into RGB and drops alpha.
   std::uint8_t* decoded = stbi_load_from_memory(bytes, length, &width, &height, &channels, 3);
-  if (decoded == nullptr) throw Error(str_cat(name, ": corrupt image (", stbi_failure_reason(), ")"));
+  if (decoded == nullptr) throw Error(str_cat(name, ": corrupt image (", printable(stbi_failure_reason()), ")"));
   Image image;
   image.width = width;
   image.height = height;

@@ -40,15 +40,33 @@ std::int64_t resident_kib() {
   return static_cast<std::int64_t>(pages_resident) * (::sysconf(_SC_PAGE_SIZE) / 1024);
 }
 
+// The peak resident memory (VmHWM) of process `pid` so far, in KiB; 0 when
+// it cannot be read (the process has ended).
+std::int64_t high_water_kib(pid_t pid) {
+  std::int64_t kib = 0;
+  if (std::FILE* status = std::fopen(str_cat("/proc/", pid, "/status").c_str(), "r")) {
+    char line[256];
+    while (std::fgets(line, sizeof line, status) != nullptr)
+      if (std::sscanf(line, "VmHWM: %ld kB", &kib) == 1) break;
+    std::fclose(status);
+  }
+  return kib;
+}
+
 // Waits for `pid` until `deadline`, then kills it; its status and usage.
+// `high_water_kib` is its VmHWM as last seen while it ran: unlike
+// ru_maxrss, which a spawned child inherits from its (larger) parent, exec
+// starts it afresh.
 struct Ended {
   int status = 0;
   rusage usage = {};
   bool timed_out = false;
+  std::int64_t high_water_kib = 0;
 };
 Ended wait_until(pid_t pid, Clock::time_point deadline) {
   Ended ended;
   while (true) {
+    ended.high_water_kib = std::max(ended.high_water_kib, high_water_kib(pid));
     const pid_t done = ::wait4(pid, &ended.status, WNOHANG, &ended.usage);
     if (done == pid) return ended;
     if (done < 0 && errno != EINTR) BOOST_FAIL("wait4 failed: " << std::strerror(errno));
@@ -73,7 +91,7 @@ const char* outcome_name(BoundedRun::Outcome outcome) {
   return "?";
 }
 
-BoundedRun run_bounded(const std::function<void()>& body, double time_limit) {
+BoundedRun run_bounded(const std::function<std::string()>& body, double time_limit) {
   int pipe_ends[2];
   BOOST_TEST_REQUIRE(::pipe(pipe_ends) == 0);
   std::fflush(nullptr);
@@ -86,7 +104,7 @@ BoundedRun run_bounded(const std::function<void()>& body, double time_limit) {
     int code = 0;
     std::string message;
     try {
-      body();
+      message = body();
     } catch (const Error& error) {
       code = 1;
       message = error.what();
@@ -160,7 +178,7 @@ RunResult wait_for_armnet(pid_t pid, double time_limit) {
   RunResult result;
   result.status = WIFEXITED(ended.status) ? WEXITSTATUS(ended.status) : 128 + WTERMSIG(ended.status);
   result.seconds = seconds_since(start);
-  result.peak_mib = ended.usage.ru_maxrss / 1024;
+  result.peak_mib = ended.high_water_kib / 1024;
   result.timed_out = ended.timed_out;
   return result;
 }

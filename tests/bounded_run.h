@@ -22,9 +22,10 @@ struct BoundedRun {
 };
 const char* outcome_name(BoundedRun::Outcome outcome);
 
-// Runs `body` in a forked child, killed after `time_limit` seconds. `body`
-// must not use OpenMP (the child of a process that did may hang).
-BoundedRun run_bounded(const std::function<void()>& body, double time_limit);
+// Runs `body` in a forked child, killed after `time_limit` seconds. What
+// `body` returns comes back as the message of an Accepted run. `body` must
+// not use OpenMP (the child of a process that did may hang).
+BoundedRun run_bounded(const std::function<std::string()>& body, double time_limit);
 
 // ---- the armnet program ----
 
@@ -32,7 +33,7 @@ struct RunResult {
   int status = -1;  // exit status, or 128 + signal
   std::string out, err;
   double seconds = 0.0;
-  std::int64_t peak_mib = 0;  // the process's peak resident memory
+  std::int64_t peak_mib = 0;  // the program's peak resident memory (sampled every few ms)
   bool timed_out = false;
 };
 

@@ -86,12 +86,24 @@ std::string pickle_int(std::int64_t value) {  // BININT: 4 bytes, little-endian
 }
 }  // namespace
 
-std::string one_tensor_pickle(std::int64_t offset, std::int64_t size, std::int64_t stride,
-                              const std::string& storage_type, std::int64_t storage_elements) {
+std::string one_tensor_pickle(std::int64_t offset, const std::vector<std::int64_t>& sizes,
+                              const std::vector<std::int64_t>& strides, const std::string& storage_type,
+                              std::int64_t storage_elements) {
+  const auto tuple = [](const std::vector<std::int64_t>& values) {
+    std::string bytes = "(";  // MARK ... TUPLE
+    for (std::int64_t value : values) bytes += pickle_int(value);
+    return bytes + "t";
+  };
   return std::string("\x80\x02") + "}" + pickle_string("w") + "ctorch._utils\n_rebuild_tensor_v2\n" + "(" + "(" +
          pickle_string("storage") + "ctorch\n" + storage_type + "\n" + pickle_string("0") + pickle_string("cpu") +
-         pickle_int(storage_elements) + "t" + "Q" + pickle_int(offset) + pickle_int(size) + "\x85" +
-         pickle_int(stride) + "\x85" + "\x89" + "ccollections\nOrderedDict\n" + ")" + "R" + "t" + "R" + "s" + ".";
+         pickle_int(storage_elements) + "t" + "Q" + pickle_int(offset) + tuple(sizes) + tuple(strides) + "\x89" +
+         "ccollections\nOrderedDict\n" + ")" + "R" + "t" + "R" + "s" + ".";
+}
+
+std::string one_tensor_pickle(std::int64_t offset, std::int64_t size, std::int64_t stride,
+                              const std::string& storage_type, std::int64_t storage_elements) {
+  return one_tensor_pickle(offset, std::vector<std::int64_t>{size}, std::vector<std::int64_t>{stride}, storage_type,
+                           storage_elements);
 }
 
 std::string four_floats() {

@@ -60,6 +60,10 @@ std::string pickle_small_int(int value);
 // written as BININT (4 bytes).
 std::string one_tensor_pickle(std::int64_t offset, std::int64_t size, std::int64_t stride,
                               const std::string& storage_type = "FloatStorage", std::int64_t storage_elements = 4);
+// The same with any number of dimensions (sizes and strides of equal length).
+std::string one_tensor_pickle(std::int64_t offset, const std::vector<std::int64_t>& sizes,
+                              const std::vector<std::int64_t>& strides, const std::string& storage_type,
+                              std::int64_t storage_elements);
 std::string four_floats();  // the bytes of float32 1, 2, 3, 4
 
 // A smooth random image (gradients plus a little noise), like a face crop.

@@ -1,8 +1,8 @@
 // The data pipeline: the RAF-DB layout and its errors, image decoding and its
 // errors, PIL's bilinear resize against hand-computed values, normalisation,
 // augmentation statistics, the loader's determinism, MRR, the last partial
-// batch, bad samples, shutdown, and a bounded mutation test of the label
-// parser and the image decoder.
+// batch, bad samples and shutdown. Hostile files and the mutation test of the
+// label parser and the image decoder are tests/test_hostile_inputs.cpp.
 #define BOOST_TEST_MODULE data
 #include <stb/stb_image_write.h>
 #include <unistd.h>
@@ -24,6 +24,7 @@
 #include "data/transforms.h"
 #include "tensor/random.h"
 #include "tests/gradcheck.h"
+#include "tests/sample_files.h"
 
 using namespace armnet;
 using namespace armnet::testing;
@@ -45,27 +46,6 @@ std::vector<std::uint8_t> read_bytes(const std::string& path) {
 void write_bytes(const std::string& path, const std::vector<std::uint8_t>& bytes) {
   std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
                                               static_cast<std::streamsize>(bytes.size()));
-}
-
-// A smooth random image (gradients plus a little noise), like a face crop.
-Image smooth_image(int width, int height, std::uint64_t seed) {
-  Generator generator(seed);
-  Image image(width, height);
-  double base[3], dx[3], dy[3];
-  for (int c = 0; c < 3; ++c) {
-    base[c] = generator.uniform(40, 200);
-    dx[c] = generator.uniform(-40, 40) / width;
-    dy[c] = generator.uniform(-40, 40) / height;
-  }
-  for (int y = 0; y < height; ++y) {
-    for (int x = 0; x < width; ++x) {
-      for (int c = 0; c < 3; ++c) {
-        const double value = base[c] + dx[c] * x + dy[c] * y + generator.uniform(-8, 8);
-        image.row(y)[3 * x + c] = static_cast<std::uint8_t>(std::clamp(value, 0.0, 255.0));
-      }
-    }
-  }
-  return image;
 }
 
 // Writes a RAF-DB layout under `root`: the label list `list_text` and a
@@ -696,76 +676,4 @@ BOOST_AUTO_TEST_CASE(pinned_tensors_are_cpu_tensors) {
   BOOST_TEST(pinned.clone().at(5) == 2.5);
   Tensor labels = Tensor::empty_pinned({0}, DType::Int64);
   BOOST_TEST(labels.numel() == 0);
-}
-
-// ---- bounded mutation test ---------------------------------------------------------
-
-namespace {
-
-// Mutates `bytes`: flip, overwrite, insert or delete a few bytes, or
-// truncate, driven by `generator`.
-std::vector<std::uint8_t> mutate(std::vector<std::uint8_t> bytes, Generator& generator) {
-  const int edits = 1 + static_cast<int>(generator.integer(6));
-  for (int edit = 0; edit < edits && !bytes.empty(); ++edit) {
-    const std::size_t at = static_cast<std::size_t>(generator.integer(static_cast<std::int64_t>(bytes.size())));
-    switch (generator.integer(5)) {
-      case 0: bytes[at] ^= static_cast<std::uint8_t>(1u << generator.integer(8)); break;
-      case 1: bytes[at] = static_cast<std::uint8_t>(generator.integer(256)); break;
-      case 2: bytes.insert(bytes.begin() + at, static_cast<std::uint8_t>(generator.integer(256))); break;
-      case 3: bytes.erase(bytes.begin() + at); break;
-      case 4: bytes.resize(at); break;
-    }
-  }
-  return bytes;
-}
-
-}  // namespace
-
-BOOST_AUTO_TEST_CASE(mutated_images_and_label_lists_only_throw_errors) {
-  TemporaryDirectory directory;
-  write_jpeg(directory.file("a.jpg"), smooth_image(24, 16, 4), 85);
-  write_png(directory.file("a.png"), smooth_image(16, 24, 5));
-  const std::vector<std::vector<std::uint8_t>> seeds = {read_bytes(directory.file("a.jpg")),
-                                                        read_bytes(directory.file("a.png"))};
-  Generator generator(20261128);
-  int decoded = 0, rejected = 0;
-  for (int i = 0; i < 2000; ++i) {
-    const std::vector<std::uint8_t> bytes = mutate(seeds[i % 2], generator);
-    try {
-      const Image image = decode_image_bytes(bytes.data(), bytes.size(), "mutant");
-      BOOST_TEST_REQUIRE(image.pixels.size() == static_cast<std::size_t>(image.width) * image.height * 3);
-      ++decoded;
-    } catch (const Error& error) {
-      BOOST_TEST_REQUIRE(std::string(error.what()).find("mutant") == 0u);
-      ++rejected;
-    }
-  }
-  BOOST_TEST_MESSAGE("image mutants: " << decoded << " decoded, " << rejected << " rejected");
-  BOOST_TEST(decoded > 50);
-  BOOST_TEST(rejected > 50);
-
-  const std::string list = "train_00001.jpg 5\ntrain_00002.jpg 1\ntest_0001.jpg 7\n\ntest_0002.jpg 3\n";
-  const std::string alphabet = " \t\r\n0123456789-+./_xjpgtrainest\x7f";
-  int parsed = 0;
-  rejected = 0;
-  for (int i = 0; i < 600; ++i) {
-    std::vector<std::uint8_t> bytes = mutate(std::vector<std::uint8_t>(list.begin(), list.end()), generator);
-    // Half the mutants use characters a label list is made of.
-    if (i % 2 == 0) {
-      for (std::uint8_t& byte : bytes) {
-        if (byte >= 0x80 || byte < 0x09) byte = static_cast<std::uint8_t>(alphabet[byte % alphabet.size()]);
-      }
-    }
-    try {
-      const auto entries = parse_raf_label_list(std::string(bytes.begin(), bytes.end()), "list.txt");
-      for (const RafLabelEntry& entry : entries) BOOST_TEST_REQUIRE((entry.label >= 0 && entry.label < 7));
-      ++parsed;
-    } catch (const Error& error) {
-      BOOST_TEST_REQUIRE(std::string(error.what()).find("list.txt") == 0u);
-      ++rejected;
-    }
-  }
-  BOOST_TEST_MESSAGE("label-list mutants: " << parsed << " parsed, " << rejected << " rejected");
-  BOOST_TEST(rejected > 50);
-  BOOST_TEST(parsed > 10);
 }

@@ -1,7 +1,8 @@
 // armnet train / test / predict end to end on a tiny synthetic RAF-DB, run as
 // the user runs them (the armnet program in a child process), plus the
 // checkpoint format in-process: round trip, resume exactness (also after a
-// Ctrl-C mid-epoch), and the error cases.
+// Ctrl-C mid-epoch), the error cases, and the fault test: kill -9 during
+// checkpoint writes leaves loadable checkpoints, and the next run cleans up.
 #define BOOST_TEST_MODULE train
 #include <signal.h>
 #include <unistd.h>
@@ -10,7 +11,10 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -371,4 +375,84 @@ BOOST_AUTO_TEST_CASE(a_diverging_loss_stops_with_the_epoch_and_step) {
   const RunResult result = run_armnet(with(train_arguments(directory.file("run"), 1), {"--lr", "1e30"}));
   expect_one_line_error(result, {"the training loss became", "at epoch 1, step"});
   BOOST_TEST(!fs::exists(directory / "run" / "last.safetensors"));
+}
+
+BOOST_AUTO_TEST_CASE(resume_refuses_a_checkpoint_without_its_optimizer_state_and_c_starts_afresh) {
+  TemporaryDirectory directory;
+  std::map<std::string, std::string> metadata;
+  NamedTensors weights_only;
+  for (auto& [name, tensor] : read_safetensors((reference_run() / "last.safetensors").string(), &metadata))
+    if (name.rfind(kOptimizerPrefix, 0) != 0) weights_only.emplace_back(name, tensor);
+  const fs::path run = directory / "run";
+  fs::create_directories(run);
+  write_safetensors((run / "last.safetensors").string(), weights_only, metadata);
+  expect_one_line_error(run_armnet({"train", "--resume", run.string()}),
+                        {"last.safetensors", "no optimizer tensors", "cannot resume exactly", "-c"});
+  const RunResult fresh = run_armnet(with(train_arguments(directory.file("fresh"), 1),
+                                          {"-c", (run / "last.safetensors").string()}));
+  BOOST_TEST(fresh.status == 0);
+  BOOST_TEST(contains(fresh.out, "holds no optimizer state: the optimizer starts afresh"));
+}
+
+namespace {
+
+// The temporary files (NAME.tmp-PID-N) in `directory`.
+std::vector<std::string> temporary_files(const fs::path& directory) {
+  std::vector<std::string> names;
+  std::error_code error;
+  for (fs::directory_iterator entry(directory, error), end; !error && entry != end; entry.increment(error)) {
+    const std::string name = entry->path().filename().string();
+    if (contains(name, ".tmp-")) names.push_back(name);
+  }
+  return names;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(kill_during_checkpoint_writes_leaves_loadable_checkpoints_and_the_next_run_cleans_up) {
+  // Each run is killed (SIGKILL: nothing can be cleaned up) a random moment
+  // after its n-th checkpoint write began; a checkpoint is 134 MB, so the
+  // kill lands inside the write.
+  const std::uint64_t seed = fresh_seed("kill during checkpoint writes");
+  std::mt19937_64 random(seed);
+  int left_behind = 0;
+  for (int nth_write = 1; nth_write <= 4; ++nth_write) {
+    BOOST_TEST_CONTEXT("killed during write " << nth_write) {
+      TemporaryDirectory directory;
+      const fs::path out = directory / "run";
+      const pid_t pid = spawn_armnet(train_arguments(out.string(), 2), directory.file("out"), directory.file("err"));
+      std::set<std::string> seen;
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
+      while (static_cast<int>(seen.size()) < nth_write && std::chrono::steady_clock::now() < deadline) {
+        for (const std::string& name : temporary_files(out))
+          if (contains(name, ".safetensors.tmp-")) seen.insert(name);
+        std::this_thread::sleep_for(std::chrono::microseconds(500));
+      }
+      BOOST_TEST_REQUIRE(static_cast<int>(seen.size()) >= nth_write, "the run never wrote " << nth_write << " checkpoints");
+      std::this_thread::sleep_for(std::chrono::milliseconds(random() % 40));
+      BOOST_TEST_REQUIRE(kill(pid, SIGKILL) == 0);
+      BOOST_TEST(wait_for_armnet(pid).status == 128 + SIGKILL);
+      const std::vector<std::string> leftovers = temporary_files(out);
+      left_behind += static_cast<int>(leftovers.size());
+      BOOST_TEST_MESSAGE("killed during " << *seen.rbegin() << "; left: " << leftovers.size() << " temporary files");
+
+      // Whatever checkpoint exists is whole and loads.
+      for (const char* name : {"last.safetensors", "best.safetensors"}) {
+        if (!fs::exists(out / name)) continue;
+        const Checkpoint checkpoint = read_checkpoint((out / name).string());
+        BOOST_TEST(checkpoint.training.has_value(), name);
+        BOOST_TEST(model_from_checkpoint(checkpoint)->options().image_size == 40);
+      }
+      // The next run into the directory removes what the dead one left, and
+      // says so (with --epochs 0 it stops there).
+      const bool resumable = fs::exists(out / "last.safetensors");
+      const RunResult next =
+          run_armnet(resumable ? std::vector<std::string>{"train", "--resume", out.string(), "--epochs", "0"}
+                               : train_arguments(out.string(), 0));
+      BOOST_TEST(next.status == 0);
+      if (!leftovers.empty()) BOOST_TEST(contains(next.err, "a temporary file left by process " + std::to_string(pid)));
+      BOOST_TEST(temporary_files(out).empty());
+    }
+  }
+  BOOST_TEST(left_behind >= 2);  // the kills did land inside writes
 }

@@ -1,7 +1,7 @@
 // Weight files: safetensors reading and writing, PyTorch zip checkpoints
 // (fixtures in tests/data/ written by tools/make_pth_fixture.py with torch
-// 1.13), load_state_dict and the torchvision ResNet-18 key mapping, and a
-// random-mutation test that damaged files only ever raise armnet::Error.
+// 1.13), load_state_dict and the torchvision ResNet-18 key mapping. Hostile
+// files and the mutation test are tests/test_hostile_inputs.cpp.
 #define BOOST_TEST_MODULE weights_io
 #include <unistd.h>
 #include <zip.h>
@@ -13,29 +13,19 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <string>
-#include <typeinfo>
 
 #include "layers/state_dict.h"
 #include "tensor/io/safetensors.h"
 #include "tensor/io/torch_checkpoint.h"
 #include "tests/gradcheck.h"
+#include "tests/sample_files.h"
 
 using namespace armnet;
 using namespace armnet::testing;
 namespace fs = std::filesystem;
 
 namespace {
-
-const fs::path kDataDir = fs::path(__FILE__).parent_path() / "data";
-
-
-void write_file(const fs::path& path, const std::string& bytes) {
-  std::ofstream file(path, std::ios::binary | std::ios::trunc);
-  file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  BOOST_TEST_REQUIRE(file.good(), "cannot write " << path);
-}
 
 std::vector<std::string> file_names(const fs::path& directory) {
   std::vector<std::string> names;
@@ -53,76 +43,6 @@ void expect_tensor(const NamedTensors& tensors, std::size_t index, const std::st
   BOOST_TEST(shape_str(tensor.shape()) == shape_str(shape), name);
   BOOST_TEST((tensor.device() == Device::CPU));
   expect_values(tensor, values, 0.0, name);
-}
-
-// ---- safetensors files built by hand ----
-
-// A safetensors file: the 8-byte length, `header` and `data`.
-std::string safetensors_bytes(const std::string& header, const std::string& data) {
-  std::string bytes(8, '\0');
-  const std::uint64_t length = header.size();
-  for (int i = 0; i < 8; ++i) bytes[static_cast<std::size_t>(i)] = static_cast<char>(length >> (8 * i));
-  return bytes + header + data;
-}
-
-// ---- zip archives and pickles built by hand ----
-
-using ZipEntries = std::vector<std::pair<std::string, std::string>>;  // (name, bytes)
-
-ZipEntries read_zip_entries(const fs::path& path) {
-  int error = 0;
-  zip_t* archive = zip_open(path.c_str(), ZIP_RDONLY, &error);
-  BOOST_TEST_REQUIRE(archive != nullptr, "cannot open " << path);
-  ZipEntries entries;
-  for (zip_int64_t i = 0; i < zip_get_num_entries(archive, 0); ++i) {
-    zip_stat_t stat;
-    BOOST_TEST_REQUIRE(zip_stat_index(archive, static_cast<zip_uint64_t>(i), 0, &stat) == 0);
-    std::string bytes(stat.size, '\0');
-    zip_file_t* file = zip_fopen_index(archive, static_cast<zip_uint64_t>(i), 0);
-    BOOST_TEST_REQUIRE(file != nullptr);
-    BOOST_TEST_REQUIRE(zip_fread(file, bytes.data(), bytes.size()) == static_cast<zip_int64_t>(bytes.size()));
-    zip_fclose(file);
-    entries.emplace_back(stat.name, bytes);
-  }
-  zip_discard(archive);
-  return entries;
-}
-
-// Writes a zip archive whose entries are stored uncompressed, as torch.save
-// writes them, or compressed with `compression` (ZIP_CM_DEFLATE).
-void write_zip(const fs::path& path, const ZipEntries& entries, zip_int32_t compression = ZIP_CM_STORE) {
-  int error = 0;
-  zip_t* archive = zip_open(path.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &error);
-  BOOST_TEST_REQUIRE(archive != nullptr, "cannot create " << path);
-  for (const auto& [name, bytes] : entries) {
-    zip_source_t* source = zip_source_buffer(archive, bytes.data(), bytes.size(), 0);
-    BOOST_TEST_REQUIRE(source != nullptr);
-    const zip_int64_t index = zip_file_add(archive, name.c_str(), source, ZIP_FL_ENC_UTF_8);
-    BOOST_TEST_REQUIRE(index >= 0);
-    BOOST_TEST_REQUIRE(zip_set_file_compression(archive, static_cast<zip_uint64_t>(index), compression, 0) == 0);
-  }
-  BOOST_TEST_REQUIRE(zip_close(archive) == 0, "cannot write " << path);
-}
-
-std::string pickle_string(const std::string& text) {  // SHORT_BINUNICODE
-  return std::string("\x8c") + static_cast<char>(text.size()) + text;
-}
-std::string pickle_small_int(int value) { return std::string("K") + static_cast<char>(value); }  // BININT1
-
-// data.pkl of {'w': a 1-D tensor}: a view of storage '0' (of type
-// torch.<storage_type>) with the given storage offset, size and stride, as
-// torch.save writes it.
-std::string one_tensor_pickle(int offset, int size, int stride, const std::string& storage_type = "FloatStorage") {
-  return std::string("\x80\x02") + "}" + pickle_string("w") + "ctorch._utils\n_rebuild_tensor_v2\n" + "(" +
-         "(" + pickle_string("storage") + "ctorch\n" + storage_type + "\n" + pickle_string("0") + pickle_string("cpu") +
-         pickle_small_int(4) + "t" + "Q" + pickle_small_int(offset) + pickle_small_int(size) + "\x85" +
-         pickle_small_int(stride) + "\x85" + "\x89" + "ccollections\nOrderedDict\n" + ")" + "R" + "t" + "R" +
-         "s" + ".";
-}
-
-std::string four_floats() {  // the bytes of float storage '0': 1, 2, 3, 4
-  const float values[] = {1.0f, 2.0f, 3.0f, 4.0f};
-  return std::string(reinterpret_cast<const char*>(values), sizeof values);
 }
 
 // A module whose tree is built from outside, for tests.
@@ -272,7 +192,7 @@ BOOST_AUTO_TEST_CASE(safetensors_defects_are_one_line_errors_naming_file_and_ten
 // ---- PyTorch checkpoints ----------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(pth_values_of_every_dtype_and_layout) {
-  const NamedTensors tensors = read_torch_checkpoint((kDataDir / "small_state_dict.pth").string());
+  const NamedTensors tensors = read_torch_checkpoint(fixture_path("small_state_dict.pth").string());
   BOOST_TEST_REQUIRE(tensors.size() == 12u);
   expect_tensor(tensors, 0, "fc.weight", DType::Float32, {2, 3},
                 {1.0, -2.0, 3.5, 0.125, static_cast<double>(0.001f), -7.0});
@@ -297,7 +217,7 @@ BOOST_AUTO_TEST_CASE(pth_values_of_every_dtype_and_layout) {
 
 BOOST_AUTO_TEST_CASE(pth_reference_checkpoint_gives_its_model_state_dict) {
   // {'iter': 3, 'model_state_dict': ..., 'optimizer_state_dict': Adam's state}
-  const NamedTensors tensors = read_torch_checkpoint((kDataDir / "reference_checkpoint.pth").string());
+  const NamedTensors tensors = read_torch_checkpoint(fixture_path("reference_checkpoint.pth").string());
   BOOST_TEST_REQUIRE(tensors.size() == 8u);
   expect_tensor(tensors, 0, "0.weight", DType::Float32, {2, 1, 1, 1}, {-1.0, -0.75});
   expect_tensor(tensors, 1, "1.weight", DType::Float32, {2}, {-1.0, -0.75});
@@ -310,7 +230,7 @@ BOOST_AUTO_TEST_CASE(pth_reference_checkpoint_gives_its_model_state_dict) {
 }
 
 BOOST_AUTO_TEST_CASE(pth_refuses_code) {
-  BOOST_TEST(throws_error_containing([] { read_torch_checkpoint((kDataDir / "malicious.pth").string()); },
+  BOOST_TEST(throws_error_containing([] { read_torch_checkpoint(fixture_path("malicious.pth").string()); },
                                      {"malicious.pth", "global 'os.system' is not allowed"}));
 
   TemporaryDirectory directory;
@@ -326,7 +246,7 @@ BOOST_AUTO_TEST_CASE(pth_refuses_code) {
 
 BOOST_AUTO_TEST_CASE(pth_damaged_archives_are_errors) {
   TemporaryDirectory directory;
-  const fs::path valid = kDataDir / "small_state_dict.pth";
+  const fs::path valid = fixture_path("small_state_dict.pth");
   const std::string bytes = read_file(valid);
 
   const fs::path truncated = directory / "truncated.pth";
@@ -493,7 +413,7 @@ BOOST_AUTO_TEST_CASE(load_state_dict_of_the_reference_checkpoint) {
   Tensor fc_weight = fc->register_parameter("weight", Tensor::zeros({3, 2}));
   fc->register_parameter("bias", Tensor::zeros({3}));
 
-  load_state_dict(model, read_torch_checkpoint((kDataDir / "reference_checkpoint.pth").string()));
+  load_state_dict(model, read_torch_checkpoint(fixture_path("reference_checkpoint.pth").string()));
   expect_tensor({{"0.weight", conv_weight}}, 0, "0.weight", DType::Float64, {2, 1, 1, 1}, {-1.0, -0.75});
   expect_tensor({{"count", count}}, 0, "count", DType::Int64, {}, {1});
   expect_values(fc_weight, {-1.0, -0.75, -0.5, -0.25, 0.0, 0.25}, 0.0, "3.weight");
@@ -501,7 +421,7 @@ BOOST_AUTO_TEST_CASE(load_state_dict_of_the_reference_checkpoint) {
 
 BOOST_AUTO_TEST_CASE(torchvision_resnet18_keys_map_onto_features) {
   // Every key of torchvision's resnet18().state_dict(), with tiny tensors.
-  std::ifstream keys_file(kDataDir / "torchvision_resnet18_keys.txt");
+  std::ifstream keys_file(fixture_path("torchvision_resnet18_keys.txt"));
   BOOST_TEST_REQUIRE(keys_file.good());
   NamedTensors imagenet;
   std::string line;
@@ -524,89 +444,4 @@ BOOST_AUTO_TEST_CASE(torchvision_resnet18_keys_map_onto_features) {
   BOOST_TEST(by_name.count("not.a.resnet.key") == 1u);
   // The same tensors, not copies.
   BOOST_TEST(by_name["features.0.weight"].shares_storage_with(imagenet[0].second));
-}
-
-// ---- damaged files never crash ----------------------------------------------------------
-
-namespace {
-
-// Flips 1 to 4 random bytes of `bytes`, or truncates it at a random length.
-std::string mutate(const std::string& bytes, std::mt19937_64& random) {
-  std::string mutated = bytes;
-  if (mutated.empty()) return mutated;
-  if (random() % 4 == 0) return mutated.substr(0, random() % mutated.size());
-  const int flips = 1 + static_cast<int>(random() % 4);
-  for (int i = 0; i < flips; ++i) mutated[random() % mutated.size()] = static_cast<char>(random() % 256);
-  return mutated;
-}
-
-// Reads `path` with `reader`: success and armnet::Error are fine, anything
-// else fails the test. Returns whether it threw.
-template <class Reader>
-bool read_survives(const fs::path& path, Reader reader, const std::string& what) {
-  try {
-    reader(path.string());
-    return false;
-  } catch (const Error&) {
-    return true;
-  } catch (const std::exception& error) {
-    BOOST_ERROR(what << ": " << typeid(error).name() << ": " << error.what());
-  } catch (...) {
-    BOOST_ERROR(what << ": a non-standard exception");
-  }
-  return true;
-}
-
-}  // namespace
-
-BOOST_AUTO_TEST_CASE(random_mutations_raise_only_armnet_errors) {
-  TemporaryDirectory directory;
-  std::mt19937_64 random(20240611);
-  constexpr int kMutations = 300;
-  const fs::path mutated_path = directory / "mutated";
-
-  // safetensors: any byte of the file.
-  const fs::path safetensors = directory / "valid.safetensors";
-  write_safetensors(safetensors.string(),
-                    {{"w", Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3})},
-                     {"h", Tensor::from_vector({1, 2}, {2}, DType::Float16)},
-                     {"n", Tensor::scalar(3, DType::Int64)}},
-                    {{"format", "pt"}});
-  const std::string safetensors_bytes_valid = read_file(safetensors);
-  int errors = 0;
-  for (int i = 0; i < kMutations; ++i) {
-    write_file(mutated_path, mutate(safetensors_bytes_valid, random));
-    errors += read_survives(mutated_path, [](const std::string& p) { return read_safetensors(p); }, "safetensors mutation " + std::to_string(i));
-  }
-  BOOST_TEST_MESSAGE("safetensors: " << errors << " of " << kMutations << " mutations refused");
-
-  // .pth: any byte of the archive (mostly caught by the zip's checksums) ...
-  for (const char* name : {"small_state_dict.pth", "reference_checkpoint.pth"}) {
-    const std::string valid = read_file(kDataDir / name);
-    errors = 0;
-    for (int i = 0; i < kMutations; ++i) {
-      write_file(mutated_path, mutate(valid, random));
-      errors +=
-          read_survives(mutated_path, read_torch_checkpoint, std::string(name) + " mutation " + std::to_string(i));
-    }
-    BOOST_TEST_MESSAGE(name << ": " << errors << " of " << kMutations << " mutations refused");
-  }
-
-  // ... and any byte of the pickle, in a well-formed archive.
-  for (const char* name : {"small_state_dict.pth", "reference_checkpoint.pth"}) {
-    ZipEntries entries = read_zip_entries(kDataDir / name);
-    auto pickle = std::find_if(entries.begin(), entries.end(), [](const auto& entry) {
-      return entry.first.size() > 9 && entry.first.compare(entry.first.size() - 9, 9, "/data.pkl") == 0;
-    });
-    BOOST_TEST_REQUIRE((pickle != entries.end()));
-    const std::string valid_pickle = pickle->second;
-    errors = 0;
-    for (int i = 0; i < kMutations; ++i) {
-      pickle->second = mutate(valid_pickle, random);
-      write_zip(mutated_path, entries);
-      errors += read_survives(mutated_path, read_torch_checkpoint,
-                              std::string(name) + " pickle mutation " + std::to_string(i));
-    }
-    BOOST_TEST_MESSAGE(name << " data.pkl: " << errors << " of " << kMutations << " mutations refused");
-  }
 }
