@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <string_view>
 
 #include "tensor/error.h"
 #include "tensor/io/atomic_file.h"
@@ -72,16 +73,88 @@ void check_jpeg_complete(const std::uint8_t* bytes, std::size_t size, const std:
   throw Error(str_cat(name, ": truncated JPEG (no end-of-image marker)"));
 }
 
-// A PNG ends with an empty IEND chunk: length 0, then "IEND".
-void check_png_complete(const std::uint8_t* bytes, std::size_t size, const std::string& name) {
-  const std::uint8_t end_chunk[] = {0, 0, 0, 0, 'I', 'E', 'N', 'D'};
-  const std::uint8_t* found = std::search(bytes + sizeof(kPngSignature), bytes + size, std::begin(end_chunk),
-                                          std::end(end_chunk));
-  check(found != bytes + size, name, ": truncated PNG (no IEND chunk)");
+// stb_image never clears its Huffman tables, so a scan that uses a table no
+// DHT segment defined decodes with whatever the heap held, and indexes memory
+// with it (a 707-byte JPEG crashed the decoder). So the marker segments are
+// walked as stb_image walks them, every scan included (the entropy-coded data
+// between them skipped to the next marker), and each table a scan uses must
+// be defined before it. A baseline scan uses its components' DC and AC
+// tables; a progressive one its DC tables in a first DC scan, its AC tables
+// in an AC scan.
+void check_jpeg_huffman_tables(const std::uint8_t* bytes, std::size_t size, const std::string& name) {
+  bool defined[2][4] = {};  // [DC, AC][table]
+  bool progressive = false, seen_frame = false;
+  std::size_t position = 2;  // after SOI
+  while (position + 3 < size && bytes[position] == 0xFF) {
+    const std::uint8_t marker = bytes[position + 1];
+    if (marker == 0xFF || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {  // fill byte, no length
+      position += marker == 0xFF ? 1 : 2;
+      continue;
+    }
+    if (marker == 0xD9) return;  // end of image
+    const std::size_t length = (static_cast<std::size_t>(bytes[position + 2]) << 8) | bytes[position + 3];
+    if (length < 2 || length > size - position - 2) return;  // stb_image refuses it
+    const std::uint8_t* segment = bytes + position + 4;
+    const std::size_t segment_length = length - 2;
+    if (!seen_frame && (marker == 0xC0 || marker == 0xC1 || marker == 0xC2)) {
+      seen_frame = true;
+      progressive = marker == 0xC2;
+    } else if (marker == 0xC4) {  // DHT: class and table, 16 code counts, the symbols
+      for (std::size_t at = 0; at + 17 <= segment_length;) {
+        const int table_class = segment[at] >> 4, table = segment[at] & 15;
+        std::size_t symbols = 0;
+        for (int i = 1; i <= 16; ++i) symbols += segment[at + i];
+        if (table_class <= 1 && table <= 3) defined[table_class][table] = true;
+        at += 17 + symbols;
+      }
+    } else if (marker == 0xDA) {  // SOS: components (id, DC table << 4 | AC table), Ss, Se, Ah << 4 | Al
+      const std::size_t components = segment_length > 0 ? segment[0] : 0;
+      if (segment_length < 4 + 2 * components) return;  // stb_image refuses it
+      const int spectral_start = segment[1 + 2 * components];
+      const int approximation_high = segment[3 + 2 * components] >> 4;
+      const bool uses_dc = !progressive || (spectral_start == 0 && approximation_high == 0);
+      const bool uses_ac = !progressive || spectral_start != 0;
+      for (std::size_t i = 0; i < components; ++i) {
+        const int dc = segment[2 + 2 * i] >> 4, ac = segment[2 + 2 * i] & 15;
+        const bool dc_missing = uses_dc && dc <= 3 && !defined[0][dc];
+        const bool ac_missing = uses_ac && ac <= 3 && !defined[1][ac];
+        check(!dc_missing && !ac_missing, name, ": corrupt JPEG (the scan at byte ", position, " uses ",
+              dc_missing ? "DC" : "AC", " Huffman table ", dc_missing ? dc : ac,
+              ", which no DHT segment before it defines)");
+      }
+      // The entropy-coded data: up to the next marker (FF, then neither a
+      // stuffed 00, a fill byte nor a restart marker).
+      position += 2 + length;
+      while (position + 1 < size && !(bytes[position] == 0xFF && bytes[position + 1] != 0x00 &&
+                                      bytes[position + 1] != 0xFF &&
+                                      !(bytes[position + 1] >= 0xD0 && bytes[position + 1] <= 0xD7)))
+        ++position;
+      continue;
+    }
+    position += 2 + length;
+  }
 }
 
 std::uint32_t big_endian_u32(const std::uint8_t* bytes) {
   return (std::uint32_t{bytes[0]} << 24) | (std::uint32_t{bytes[1]} << 16) | (std::uint32_t{bytes[2]} << 8) | bytes[3];
+}
+
+// A PNG is a chain of chunks (length, type, data, CRC) that ends with an IEND
+// chunk; every chunk up to it must lie inside the file. (stb_image grows its
+// image-data buffer to an IDAT chunk's declared length before reading the
+// chunk: a 185-byte file whose second IDAT claimed 1.8 GB cost 2 GB.)
+void check_png_complete(const std::uint8_t* bytes, std::size_t size, const std::string& name) {
+  std::size_t position = sizeof(kPngSignature);
+  for (;;) {
+    check(position + 8 <= size, name, ": truncated PNG (no IEND chunk)");
+    const std::uint32_t length = big_endian_u32(bytes + position);
+    const std::string_view type(reinterpret_cast<const char*>(bytes + position + 4), 4);
+    if (type == "IEND") return;  // stb_image reads nothing after its type
+    check(position + 12 <= size && length <= size - position - 12, name, ": truncated PNG (the chunk \"",
+          printable(type), "\" at byte ", position, " claims ", length,
+          " bytes of data; the file ends at byte ", size, ")");
+    position += 12 + static_cast<std::size_t>(length);
+  }
 }
 
 // stb_image inflates a PNG's image data (its IDAT chunks) into a buffer that
@@ -102,7 +175,7 @@ void check_png_data_size(const std::uint8_t* bytes, std::size_t size, const std:
     const std::uint32_t length = big_endian_u32(bytes + position);
     const std::uint8_t* type = bytes + position + 4;
     const std::uint8_t* data = bytes + position + 8;
-    if (length > size - position - 12) break;  // stb_image reports the cut chunk
+    if (length > size - position - 12) break;  // after IEND (check_png_complete): stb_image stops there
     if (std::memcmp(type, "IHDR", 4) == 0 && length >= 13) {
       const std::uint64_t width = big_endian_u32(data), height = big_endian_u32(data + 4);
       const int bit_depth = data[8], colour_type = data[9];
@@ -140,6 +213,7 @@ Image decode_image_bytes(const std::uint8_t* bytes, std::size_t size, const std:
   check(size <= static_cast<std::size_t>(INT_MAX), name, ": ", size, " bytes is too large for an image");
   if (starts_with(bytes, size, kJpegSignature, sizeof(kJpegSignature))) {
     check_jpeg_complete(bytes, size, name);
+    check_jpeg_huffman_tables(bytes, size, name);
   } else if (starts_with(bytes, size, kPngSignature, sizeof(kPngSignature))) {
     check_png_complete(bytes, size, name);
   } else {

@@ -69,10 +69,16 @@ void write_zip(const fs::path& path, const ZipEntries& entries, zip_int32_t comp
   for (const auto& [name, bytes] : entries) {
     zip_source_t* source = zip_source_buffer(archive, bytes.data(), bytes.size(), 0);
     const zip_int64_t index = source == nullptr ? -1 : zip_file_add(archive, name.c_str(), source, ZIP_FL_ENC_UTF_8);
-    if (index < 0 || zip_set_file_compression(archive, static_cast<zip_uint64_t>(index), compression, 0) != 0)
+    if (index < 0 && source != nullptr) zip_source_free(source);
+    if (index < 0 || zip_set_file_compression(archive, static_cast<zip_uint64_t>(index), compression, 0) != 0) {
+      zip_discard(archive);
       throw std::runtime_error("cannot add " + name + " to " + path.string());
+    }
   }
-  if (zip_close(archive) != 0) throw std::runtime_error("cannot write " + path.string());
+  if (zip_close(archive) != 0) {
+    zip_discard(archive);
+    throw std::runtime_error("cannot write " + path.string());
+  }
 }
 
 std::string pickle_string(const std::string& text) { return std::string("\x8c") + static_cast<char>(text.size()) + text; }
@@ -86,18 +92,27 @@ std::string pickle_int(std::int64_t value) {  // BININT: 4 bytes, little-endian
 }
 }  // namespace
 
-std::string one_tensor_pickle(std::int64_t offset, const std::vector<std::int64_t>& sizes,
-                              const std::vector<std::int64_t>& strides, const std::string& storage_type,
-                              std::int64_t storage_elements) {
+std::string state_dict_pickle(const std::vector<PickledTensor>& tensors) {
   const auto tuple = [](const std::vector<std::int64_t>& values) {
     std::string bytes = "(";  // MARK ... TUPLE
     for (std::int64_t value : values) bytes += pickle_int(value);
     return bytes + "t";
   };
-  return std::string("\x80\x02") + "}" + pickle_string("w") + "ctorch._utils\n_rebuild_tensor_v2\n" + "(" + "(" +
-         pickle_string("storage") + "ctorch\n" + storage_type + "\n" + pickle_string("0") + pickle_string("cpu") +
-         pickle_int(storage_elements) + "t" + "Q" + pickle_int(offset) + tuple(sizes) + tuple(strides) + "\x89" +
-         "ccollections\nOrderedDict\n" + ")" + "R" + "t" + "R" + "s" + ".";
+  std::string pickle = std::string("\x80\x02") + "}";
+  for (const PickledTensor& tensor : tensors) {
+    pickle += pickle_string(tensor.name) + "ctorch._utils\n_rebuild_tensor_v2\n" + "(" + "(" +
+              pickle_string("storage") + "ctorch\n" + tensor.storage_type + "\n" + pickle_string(tensor.storage_key) +
+              pickle_string("cpu") + pickle_int(tensor.storage_elements) + "t" + "Q" + pickle_int(tensor.offset) +
+              tuple(tensor.sizes) + tuple(tensor.strides) + "\x89" + "ccollections\nOrderedDict\n" + ")" + "R" +
+              "t" + "R" + "s";
+  }
+  return pickle + ".";
+}
+
+std::string one_tensor_pickle(std::int64_t offset, const std::vector<std::int64_t>& sizes,
+                              const std::vector<std::int64_t>& strides, const std::string& storage_type,
+                              std::int64_t storage_elements) {
+  return state_dict_pickle({{"w", "0", storage_type, storage_elements, offset, sizes, strides}});
 }
 
 std::string one_tensor_pickle(std::int64_t offset, std::int64_t size, std::int64_t stride,
@@ -181,19 +196,24 @@ std::string png_with_channels(int width, int height, int channels) {
 
 }  // namespace
 
+apps::TrainingState sample_training_state() {
+  apps::TrainingState state;
+  state.options.epochs = 3;
+  state.epoch = 1;
+  state.best_epoch = 1;
+  state.best_accuracy = 0.5;
+  state.history = {{1, 2.0, 0.1, 2.1, 0.5, 1e-3, 3.5}};
+  state.dropout_generator = Generator(7).state();
+  return state;
+}
+
 std::vector<SampleFile> sample_files(Reader reader) {
   switch (reader) {
     case Reader::Safetensors: {
       const NamedTensors tensors = {{"w", Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3})},
                                     {"h", Tensor::from_vector({1, 2}, {2}, DType::Float16)},
                                     {"n", Tensor::scalar(3, DType::Int64)}};
-      apps::TrainingState state;
-      state.options.epochs = 3;
-      state.epoch = 1;
-      state.best_epoch = 1;
-      state.best_accuracy = 0.5;
-      state.history = {{1, 2.0, 0.1, 2.1, 0.5, 1e-3, 3.5}};
-      state.dropout_generator = Generator(7).state();
+      const apps::TrainingState state = sample_training_state();
       return {{"tensors.safetensors", written_safetensors(tensors, {{"format", "pt"}})},
               {"checkpoint.safetensors",
                written_safetensors({{"fc.bias", Tensor::from_vector({0.5, -0.5}, {2})},

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "apps/training.h"
 #include "data/image.h"
 
 namespace armnet::testing {
@@ -28,6 +29,9 @@ struct SampleFile {
 };
 // Valid, small inputs of `reader`, each accepted by it.
 std::vector<SampleFile> sample_files(Reader reader);
+// The training state of the armnet checkpoint among the safetensors samples:
+// after epoch 1 of 3.
+apps::TrainingState sample_training_state();
 
 // Runs `reader` on `bytes` as armnet would (through a file named `name` in
 // `directory` for the readers that take a path). Returns normally when the
@@ -60,6 +64,16 @@ std::string pickle_small_int(int value);
 // written as BININT (4 bytes).
 std::string one_tensor_pickle(std::int64_t offset, std::int64_t size, std::int64_t stride,
                               const std::string& storage_type = "FloatStorage", std::int64_t storage_elements = 4);
+// data.pkl of a state dict of these tensors (in this order).
+struct PickledTensor {
+  std::string name;
+  std::string storage_key;   // the archive member FOLDER/data/<key>
+  std::string storage_type;  // "FloatStorage", "HalfStorage", ...
+  std::int64_t storage_elements = 0;
+  std::int64_t offset = 0;
+  std::vector<std::int64_t> sizes, strides;
+};
+std::string state_dict_pickle(const std::vector<PickledTensor>& tensors);
 // The same with any number of dimensions (sizes and strides of equal length).
 std::string one_tensor_pickle(std::int64_t offset, const std::vector<std::int64_t>& sizes,
                               const std::vector<std::int64_t>& strides, const std::string& storage_type,

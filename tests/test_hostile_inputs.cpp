@@ -138,18 +138,6 @@ std::string repeated(const std::string& piece, std::size_t count) {
   return out;
 }
 
-// The armnet checkpoint sample's training state, as JSON to edit.
-nlohmann::json sample_training_state() {
-  apps::TrainingState state;
-  state.options.epochs = 3;
-  state.epoch = 1;
-  state.best_epoch = 1;
-  state.best_accuracy = 0.5;
-  state.history = {{1, 2.0, 0.1, 2.1, 0.5, 1e-3, 3.5}};
-  state.dropout_generator = Generator(7).state();
-  return apps::to_json(state);
-}
-
 // A checkpoint file holding one tensor and `training` as its training state.
 void write_checkpoint_with_state(const std::string& path, const std::string& training) {
   write_safetensors(path, {{"fc.bias", Tensor::from_vector({0.5, -0.5}, {2})}},
@@ -401,6 +389,13 @@ BOOST_AUTO_TEST_CASE(pth_memory_bombs_are_refused_before_expanding) {
   write_zip(path, {{"archive/data.pkl", one_tensor_pickle(0, {3, 3}, {1, 1}, "FloatStorage", 4)},
                    {"archive/data/0", four_floats()}});
   expect_refused("overlapping view", [&] { read_torch_checkpoint(path.string()); }, {path.string(), "'w'", "twice"});
+  // Two tensors of one storage that declare it differently (found by
+  // fuzzing: the second read 32 bytes from the 8 the first had read).
+  write_zip(path, {{"archive/data.pkl", state_dict_pickle({{"a", "0", "HalfStorage", 4, 0, {4}, {1}},
+                                                           {"b", "0", "DoubleStorage", 4, 0, {4}, {1}}})},
+                   {"archive/data/0", std::string(8, '\0')}});
+  expect_refused("one storage, two sizes", [&] { read_torch_checkpoint(path.string()); },
+                 {path.string(), "'b'", "an earlier tensor declared it as 8 bytes"});
   // A legitimate transposed view still reads.
   write_zip(path, {{"archive/data.pkl", one_tensor_pickle(0, {2, 2}, {1, 2}, "FloatStorage", 4)},
                    {"archive/data/0", four_floats()}});
@@ -439,6 +434,26 @@ BOOST_AUTO_TEST_CASE(image_bombs_are_refused_from_the_header) {
   expect_refused("PNG inflating to 200 MB",
                  [&] { decode_image_bytes(reinterpret_cast<const std::uint8_t*>(bomb.data()), bomb.size(), "bomb.png"); },
                  {"bomb.png", "inflates to more than"}, 100);
+  // A PNG chunk that claims more data than the file holds (found by
+  // fuzzing: stb_image grew its buffer to an IDAT's claimed 1.8 GB first).
+  std::string cut = png_with_raw_data(1, 1, std::string(4, '\0'));
+  const std::size_t idat = cut.find("IDAT") - 4;
+  cut.replace(idat, 4, std::string("\x6a\0\0\0", 4));
+  expect_refused("PNG chunk claiming 1.8 GB",
+                 [&] { decode_image_bytes(reinterpret_cast<const std::uint8_t*>(cut.data()), cut.size(), "cut.png"); },
+                 {"cut.png", "truncated PNG", "\"IDAT\"", "claims 1778384896 bytes"}, 100);
+  // A JPEG scan using a Huffman table that no DHT segment defines (found by
+  // fuzzing: stb_image decodes with whatever its table memory held, and crashed).
+  std::string undefined_table = jpeg_bytes(smooth_image(16, 16, 3));
+  const std::size_t scan = undefined_table.find("\xFF\xDA");
+  BOOST_TEST_REQUIRE(scan != std::string::npos);
+  undefined_table[scan + 6] = '\x22';  // the first component's DC and AC tables: 2, which is never defined
+  expect_refused("JPEG with an undefined Huffman table",
+                 [&] {
+                   decode_image_bytes(reinterpret_cast<const std::uint8_t*>(undefined_table.data()),
+                                      undefined_table.size(), "tables.jpg");
+                 },
+                 {"tables.jpg", "Huffman table 2", "no DHT segment"});
   // The same builder with the right amount of data is a valid image.
   const std::string valid = png_with_raw_data(2, 1, std::string(1, '\0') + std::string(6, '\x40'));
   const Image image = decode_image_bytes(reinterpret_cast<const std::uint8_t*>(valid.data()), valid.size(), "ok.png");
@@ -476,7 +491,7 @@ BOOST_AUTO_TEST_CASE(label_lists_refuse_duplicates_and_control_bytes_and_quote_b
 BOOST_AUTO_TEST_CASE(checkpoint_training_state_is_validated_field_by_field) {
   TemporaryDirectory directory;
   const std::string path = directory.file("state.safetensors");
-  write_checkpoint_with_state(path, sample_training_state().dump());
+  write_checkpoint_with_state(path, apps::to_json(sample_training_state()).dump());
   BOOST_TEST_REQUIRE(apps::read_checkpoint(path).training.has_value());
 
   struct Case {
@@ -501,7 +516,7 @@ BOOST_AUTO_TEST_CASE(checkpoint_training_state_is_validated_field_by_field) {
       {"nan learning rate", [](nlohmann::json& s) { s["options"]["lr"] = nullptr; }, {"\"lr\"", "null"}},
   };
   for (const Case& bad : cases) {
-    nlohmann::json state = sample_training_state();
+    nlohmann::json state = apps::to_json(sample_training_state());
     bad.edit(state);
     write_checkpoint_with_state(path, state.dump());
     std::vector<std::string> fragments = bad.fragments;

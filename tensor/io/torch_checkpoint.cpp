@@ -708,6 +708,12 @@ Tensor materialise(const std::string& path, const std::string& key, const Value&
   const std::size_t element_size = dtype_size(dtype);
   check_view(where, description, description.storage->integer);
   const std::vector<unsigned char>& storage = storages.bytes(*description.storage, element_size, key);
+  // Tensors that share a storage read it once (StorageCache), so each must
+  // declare it alike: a later one declaring more would read past its end.
+  const std::uint64_t declared = static_cast<std::uint64_t>(description.storage->integer) * element_size;
+  check(storage.size() == declared, where, " declares its storage '", printable(description.storage->text), "' as ",
+        description.storage->integer, " elements of ", type.global, " (", declared,
+        " bytes), but an earlier tensor declared it as ", storage.size(), " bytes");
   Tensor tensor = Tensor::empty(description.shape, dtype);
   gather_strided(storage.data(), description.offset, description.shape, description.strides, element_size,
                  static_cast<unsigned char*>(tensor.data_ptr()));
