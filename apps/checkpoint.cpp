@@ -337,15 +337,28 @@ std::string architecture_of(const NamedTensors& weights) {
 
 }  // namespace
 
+// The first element of `values` that is NaN or infinite, or -1.
+template <class T>
+std::int64_t first_non_finite(const T* values, std::int64_t count) {
+  for (std::int64_t i = 0; i < count; ++i)
+    if (!std::isfinite(static_cast<double>(values[i]))) return i;
+  return -1;
+}
+
 // A weight that is NaN or infinite makes every prediction NaN: refused, named.
 void check_finite(const std::string& path, const NamedTensors& tensors, const char* what) {
   for (const auto& [name, tensor] : tensors) {
     if (!is_floating(tensor.dtype())) continue;
-    const Tensor values = tensor.to(DType::Float64);
-    const double* data = values.data<double>();
-    for (std::int64_t i = 0; i < values.numel(); ++i)
-      check(std::isfinite(data[i]), path, ": ", what, " '", printable(name), "' holds ", data[i], " at element ", i,
-            " (of ", shape_str(tensor.shape()), "): the weights are damaged or diverged");
+    const Tensor values = tensor.dtype() == DType::Float32 || tensor.dtype() == DType::Float64
+                              ? tensor.to(Device::CPU)
+                              : tensor.to(Device::CPU).to(DType::Float32);  // 16-bit: small, converted
+    const std::int64_t bad = values.dtype() == DType::Float64
+                                 ? first_non_finite(values.data<double>(), values.numel())
+                                 : first_non_finite(values.data<float>(), values.numel());
+    if (bad >= 0)
+      throw Error(str_cat(path, ": ", what, " '", printable(name), "' holds ", values.to_vector()[bad],
+                          " at element ", bad, " (of ", shape_str(tensor.shape()),
+                          "): the weights are damaged or diverged"));
   }
 }
 

@@ -102,21 +102,23 @@ class HeaderParser {
     return true;
   }
   bool key(std::string& key) {
+    // (Each check below is an `if`: its message quotes the key, which must
+    // not be built for every key that passes.)
     if (depth_ == 1) {
-      check(names_.insert(key).second, path_, ": tensor '", printable(key), "' is described twice");
+      if (!names_.insert(key).second) throw Error(str_cat(path_, ": tensor '", printable(key), "' is described twice"));
       in_metadata_ = key == kMetadataKey;
       key_ = key;
     } else {
       field_ = key;
       if (in_metadata_) {
-        check(header_.metadata.count(key) == 0, path_, ": ", kMetadataKey, " entry '", printable(key),
-              "' is given twice");
+        if (header_.metadata.count(key) != 0)
+          throw Error(str_cat(path_, ": ", kMetadataKey, " entry '", printable(key), "' is given twice"));
       } else {
         HeaderEntry& entry = header_.entries.back();
         bool* seen = key == "dtype" ? &entry.has_dtype : key == "shape" ? &entry.has_shape
                      : key == "data_offsets" ? &entry.has_offsets : nullptr;
-        check(seen != nullptr, where(), " has an unknown field \"", printable(key), "\"");
-        check(!*seen, where(), " gives \"", key, "\" twice");
+        if (seen == nullptr) throw Error(str_cat(where(), " has an unknown field \"", printable(key), "\""));
+        if (*seen) throw Error(str_cat(where(), " gives \"", key, "\" twice"));
         *seen = true;
       }
     }
@@ -147,16 +149,17 @@ class HeaderParser {
   bool number_unsigned(std::uint64_t value) {
     if (depth_ == 3 && field_ == "shape") {
       Shape& shape = header_.entries.back().shape;
-      check(shape.size() < limits::kTensorDims, where(), " has more than ", limits::kTensorDims,
-            " dimensions (the limit)");
-      check(value <= static_cast<std::uint64_t>(limits::kTensorElements), where(), " has a dimension of ", value,
-            ": too large (the limit is ", limits::kTensorElements, " elements)");
+      if (shape.size() >= limits::kTensorDims)
+        throw Error(str_cat(where(), " has more than ", limits::kTensorDims, " dimensions (the limit)"));
+      if (value > static_cast<std::uint64_t>(limits::kTensorElements))
+        throw Error(str_cat(where(), " has a dimension of ", value, ": too large (the limit is ",
+                            limits::kTensorElements, " elements)"));
       shape.push_back(static_cast<std::int64_t>(value));
       return true;
     }
     if (depth_ == 3 && field_ == "data_offsets") {
       std::vector<std::uint64_t>& offsets = header_.entries.back().offsets;
-      check(offsets.size() < 2, where(), " has more than two data_offsets; expected [begin, end]");
+      if (offsets.size() >= 2) throw Error(str_cat(where(), " has more than two data_offsets; expected [begin, end]"));
       offsets.push_back(value);
       return true;
     }
