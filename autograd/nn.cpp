@@ -1,7 +1,5 @@
 // batch_norm2d, max_pool2d, global_avg_pool2d, pixel_shuffle, dropout: the
 // normalisation, pooling, shuffle and dropout layers of ResNet-18 and the ARM.
-#include <utility>
-
 #include "autograd/functional.h"
 #include "kernels/batch_norm.h"
 #include "kernels/dropout.h"
@@ -18,21 +16,14 @@ static void check_nchw(const char* op, const Tensor& x) {
 Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& running_mean,
                     Tensor& running_var, bool training, double momentum, double eps) {
   const char* op = "batch_norm2d";
-  check_nchw(op, x);
-  const Shape channels{x.size(1)};
-  const std::pair<const char*, const Tensor*> per_channel[] = {
-      {"weight", &weight}, {"bias", &bias}, {"running_mean", &running_mean}, {"running_var", &running_var}};
-  for (const auto& [what, tensor] : per_channel) {
-    check(tensor->defined(), op, ": ", what, " is undefined; it is required, with shape ", shape_str(channels));
-    check(tensor->shape() == channels, op, ": ", what, " has shape ", shape_str(tensor->shape()), ", expected ",
-          shape_str(channels), " for input ", x.describe());
-    check_same_dtype_device(op, x, *tensor);
-  }
-  check(eps >= 0.0, op, ": eps ", eps, " must not be negative");
-
+  // The kernel checks every argument. Its outputs are allocated first, like x
+  // and like running_mean (which it checks to be [C] of x's dtype and
+  // device), so only those two must exist before it runs.
+  check(x.defined(), op, ": undefined tensor argument");
+  check(running_mean.defined(), op, ": running_mean is undefined");
   Tensor y = Tensor::empty_like(x);
-  Tensor mean = Tensor::empty(channels, x.dtype(), x.device());
-  Tensor invstd = Tensor::empty(channels, x.dtype(), x.device());
+  Tensor mean = Tensor::empty_like(running_mean);
+  Tensor invstd = Tensor::empty_like(running_mean);
   if (training)
     kernels::batch_norm_forward_training(x, weight, bias, running_mean, running_var, momentum, eps, y, mean, invstd);
   else

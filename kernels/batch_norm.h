@@ -35,4 +35,17 @@ void batch_norm_forward_eval(const Tensor& x, const Tensor& weight, const Tensor
 void batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& weight, const Tensor& mean,
                          const Tensor& invstd, bool training, Tensor& grad_x, Tensor& grad_weight, Tensor& grad_bias);
 
+// The bodies behind these entry points (kernels/cpu/batch_norm.cpp;
+// kernels/cuda/batch_norm.cu to come): only the checked entries in
+// kernels/batch_norm.cpp call them, after validating every argument.
+namespace cpu {
+void batch_norm_forward_training(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& running_mean,
+                                 Tensor& running_var, double momentum, double eps, Tensor& y, Tensor& mean,
+                                 Tensor& invstd);
+void batch_norm_forward_eval(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                             const Tensor& running_var, double eps, Tensor& y, Tensor& mean, Tensor& invstd);
+void batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& weight, const Tensor& mean,
+                         const Tensor& invstd, bool training, Tensor& grad_x, Tensor& grad_weight, Tensor& grad_bias);
+}  // namespace cpu
+
 }  // namespace armnet::kernels

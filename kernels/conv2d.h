@@ -49,5 +49,15 @@ void conv2d_backward_data(const Tensor& grad_y, const Tensor& weight, Tensor& gr
 void conv2d_backward_weights(const Tensor& grad_y, const Tensor& x, Tensor& grad_weight, Tensor& grad_bias,
                              const Conv2dGeometry& g);
 
+// The bodies behind these entry points (kernels/cpu/conv2d.cpp;
+// kernels/cuda/conv2d.cu to come): only the checked entries in
+// kernels/conv2d.cpp call them, after validating every argument.
+namespace cpu {
+void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y, const Conv2dGeometry& g);
+void conv2d_backward_data(const Tensor& grad_y, const Tensor& weight, Tensor& grad_x, const Conv2dGeometry& g);
+void conv2d_backward_weights(const Tensor& grad_y, const Tensor& x, Tensor& grad_weight, Tensor& grad_bias,
+                             const Conv2dGeometry& g);
+}  // namespace cpu
+
 }  // namespace kernels
 }  // namespace armnet

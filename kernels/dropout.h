@@ -17,4 +17,12 @@ void dropout_mask(Tensor& mask, double p, Generator& generator);
 // out = x * scale where mask is 1, else 0 (mask has x's shape).
 void dropout_apply(const Tensor& x, const Tensor& mask, double scale, Tensor& out);
 
+// The bodies behind these entry points (kernels/cpu/dropout.cpp;
+// kernels/cuda/dropout.cu to come): only the checked entries in
+// kernels/dropout.cpp call them, after validating every argument.
+namespace cpu {
+void dropout_mask(Tensor& mask, double p, Generator& generator);
+void dropout_apply(const Tensor& x, const Tensor& mask, double scale, Tensor& out);
+}  // namespace cpu
+
 }  // namespace armnet::kernels

@@ -24,4 +24,17 @@ void relu_forward(const Tensor& x, Tensor& y);
 // grad_x = grad_y where y > 0, else 0 (the gradient at 0 is 0, as PyTorch).
 void relu_backward(const Tensor& y, const Tensor& grad_y, Tensor& grad_x);
 
+// The bodies behind these entry points (kernels/cpu/elementwise.cpp;
+// kernels/cuda/elementwise.cu to come): only the checked entries in
+// kernels/elementwise.cpp call them, after validating every argument.
+namespace cpu {
+void add(const Tensor& a, const Tensor& b, Tensor& out);
+void mul(const Tensor& a, const Tensor& b, Tensor& out);
+void add_into(Tensor& y, const Tensor& x);
+void scale(Tensor& y, double factor);
+void sum_to(const Tensor& x, Tensor& out);
+void relu_forward(const Tensor& x, Tensor& y);
+void relu_backward(const Tensor& y, const Tensor& grad_y, Tensor& grad_x);
+}  // namespace cpu
+
 }  // namespace armnet::kernels

@@ -21,4 +21,13 @@ void linear_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, T
 void linear_backward(const Tensor& grad_y, const Tensor& x, const Tensor& weight, Tensor& grad_x, Tensor& grad_weight,
                      Tensor& grad_bias);
 
+// The bodies behind these entry points (kernels/cpu/linear.cpp;
+// kernels/cuda/linear.cu to come): only the checked entries in
+// kernels/linear.cpp call them, after validating every argument.
+namespace cpu {
+void linear_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y);
+void linear_backward(const Tensor& grad_y, const Tensor& x, const Tensor& weight, Tensor& grad_x, Tensor& grad_weight,
+                     Tensor& grad_bias);
+}  // namespace cpu
+
 }  // namespace armnet::kernels

@@ -30,4 +30,15 @@ void cross_entropy_forward(const Tensor& logits, const Tensor& target, Tensor& l
 void cross_entropy_backward(const Tensor& log_probs, const Tensor& target, const Tensor& grad_loss,
                             Tensor& grad_logits);
 
+// The bodies behind these entry points (kernels/cpu/loss.cpp;
+// kernels/cuda/loss.cu to come): only the checked entries in kernels/loss.cpp
+// call them, after validating every argument.
+namespace cpu {
+void log_softmax_forward(const Tensor& logits, Tensor& log_probs);
+void log_softmax_backward(const Tensor& log_probs, const Tensor& grad_log_probs, Tensor& grad_logits);
+void cross_entropy_forward(const Tensor& logits, const Tensor& target, Tensor& loss, Tensor& log_probs);
+void cross_entropy_backward(const Tensor& log_probs, const Tensor& target, const Tensor& grad_loss,
+                            Tensor& grad_logits);
+}  // namespace cpu
+
 }  // namespace armnet::kernels

@@ -36,4 +36,13 @@ struct SgdHyper {
 // undefined) when momentum is 0.
 void sgd_update(Tensor& param, const Tensor& grad, Tensor& momentum_buffer, bool first_step, const SgdHyper& hyper);
 
+// The bodies behind these entry points (kernels/cpu/optimizer.cpp;
+// kernels/cuda/optimizer.cu to come): only the checked entries in
+// kernels/optimizer.cpp call them, after validating every argument.
+namespace cpu {
+void adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq, std::int64_t step,
+                 const AdamHyper& hyper);
+void sgd_update(Tensor& param, const Tensor& grad, Tensor& momentum_buffer, bool first_step, const SgdHyper& hyper);
+}  // namespace cpu
+
 }  // namespace armnet::kernels

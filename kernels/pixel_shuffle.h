@@ -17,4 +17,12 @@ void pixel_shuffle_forward(const Tensor& x, Tensor& y, int factor);
 // grad_x [N, C*r*r, H, W] gathered back from grad_y [N, C, H*r, W*r].
 void pixel_shuffle_backward(const Tensor& grad_y, Tensor& grad_x, int factor);
 
+// The bodies behind these entry points (kernels/cpu/pixel_shuffle.cpp;
+// kernels/cuda/pixel_shuffle.cu to come): only the checked entries in
+// kernels/pixel_shuffle.cpp call them, after validating every argument.
+namespace cpu {
+void pixel_shuffle_forward(const Tensor& x, Tensor& y, int factor);
+void pixel_shuffle_backward(const Tensor& grad_y, Tensor& grad_x, int factor);
+}  // namespace cpu
+
 }  // namespace armnet::kernels

@@ -37,4 +37,14 @@ void global_avg_pool2d_forward(const Tensor& x, Tensor& y);
 // grad_x [N, C, H, W] = grad_y [N, C] / (H * W), spread over each plane.
 void global_avg_pool2d_backward(const Tensor& grad_y, Tensor& grad_x);
 
+// The bodies behind these entry points (kernels/cpu/pooling.cpp;
+// kernels/cuda/pooling.cu to come): only the checked entries in
+// kernels/pooling.cpp call them, after validating every argument.
+namespace cpu {
+void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const MaxPool2dGeometry& g);
+void max_pool2d_backward(const Tensor& grad_y, const Tensor& indices, Tensor& grad_x, const MaxPool2dGeometry& g);
+void global_avg_pool2d_forward(const Tensor& x, Tensor& y);
+void global_avg_pool2d_backward(const Tensor& grad_y, Tensor& grad_x);
+}  // namespace cpu
+
 }  // namespace armnet::kernels

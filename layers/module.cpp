@@ -54,6 +54,18 @@ void Module::train(bool training) {
   for (auto& [name, child] : children_) child->train(training);
 }
 
+void Module::to(Device device) {
+  for (auto& [name, tensor] : parameters_) {
+    if (tensor.device() == device) continue;
+    Tensor moved = tensor.detach().to(device);
+    moved.requires_grad_(true);
+    tensor.impl() = std::move(moved.impl());
+  }
+  for (auto& [name, tensor] : buffers_)
+    if (tensor.device() != device) tensor.impl() = std::move(tensor.detach().to(device).impl());
+  for (auto& [name, child] : children_) child->to(device);
+}
+
 void Module::to(DType dtype) {
   for (auto& [name, tensor] : parameters_) {
     if (tensor.dtype() == dtype) continue;

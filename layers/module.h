@@ -38,6 +38,10 @@ class Module {
   // Converts every parameter and buffer of floating dtype to `dtype` in place
   // (int64 counters stay int64); parameters stay leaves that require grad.
   void to(DType dtype);
+  // Moves every parameter and buffer to `device` in place, keeping dtypes;
+  // parameters stay leaves that require grad, and every handle (an
+  // optimizer's, a layer's) sees the move.
+  void to(Device device);
 
  protected:
   // Return a handle (a copy of the registered one: registering more may move

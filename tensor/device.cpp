@@ -8,8 +8,10 @@
 #include <iterator>
 #include <map>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 
+#include "tensor/block_cache.h"
 #include "tensor/error.h"
 
 #ifdef ARMNET_WITH_CUDA
@@ -55,20 +57,11 @@ static void check_cuda(cudaError_t status, const char* what) {
 //
 // Small blocks come from aligned_alloc. Large ones (activations, gradients:
 // kLargeBlock and up) are mapped with mmap, with transparent huge pages where
-// the system grants them on request, and once freed they are kept for reuse:
-// a training step asks for the same shapes every step, and a freshly mapped
-// block costs a page fault per page on first touch, which made up a third of
-// a ResNet-18 training step on the CPU (docs/performance.md). An allocation
-// takes a cached block of exactly its size, or else maps a new one; when the
-// new one would make the blocks handed out plus the cached ones exceed the
-// most ever handed out at once (the high-water mark), it takes the smallest
-// larger cached block instead, and only if there is none unmaps cached
-// blocks, largest first, until the new one fits under the mark. So the cache
-// never holds more than the mark. The mark counts whole blocks, so a larger
-// block serving a smaller tensor can raise it: in a repeated training step it
-// settles within a few steps, at the footprint that needs no new mapping.
-// Sanitizer builds bypass the cache so that AddressSanitizer sees every
-// allocation and free.
+// the system grants them on request, and cached once freed (tensor/block_cache.h):
+// a freshly mapped block costs a page fault per page on first touch, which
+// made up a third of a ResNet-18 training step on the CPU
+// (docs/performance.md). Sanitizer builds bypass the cache so that
+// AddressSanitizer sees every allocation and free.
 namespace {
 
 constexpr std::size_t kLargeBlock = std::size_t{1} << 20;
@@ -80,82 +73,100 @@ constexpr bool kCacheLargeBlocks = false;
 constexpr bool kCacheLargeBlocks = true;
 #endif
 
-class LargeBlockCache {
- public:
-  // A block of at least `bytes` (a multiple of kPage), or nullptr when the
-  // system has no memory.
-  void* allocate(std::size_t bytes) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    // A cached block of exactly this size is taken; so is the smallest
-    // larger one when mapping a new block would need room made for it.
-    const std::size_t limit = std::max(high_water_, in_use_ + bytes);
-    const bool over_limit = in_use_ + cached_bytes_ + bytes > limit;
-    const auto fit = free_blocks_.lower_bound(bytes);
-    void* pointer = nullptr;
-    std::size_t block = bytes;
-    if (fit != free_blocks_.end() && (fit->first == bytes || over_limit)) {
-      block = fit->first;
-      pointer = fit->second;
-      free_blocks_.erase(fit);
-      cached_bytes_ -= block;
-    } else {
-      while (!free_blocks_.empty() && in_use_ + cached_bytes_ + bytes > limit) {
-        const auto largest = std::prev(free_blocks_.end());
-        munmap(largest->second, largest->first);
-        cached_bytes_ -= largest->first;
-        free_blocks_.erase(largest);
-      }
-      pointer = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      if (pointer == MAP_FAILED) return nullptr;
-      // Transparent huge pages where the system allows them on request:
-      // one fault per 2 MiB instead of per 4 KiB.
-      madvise(pointer, bytes, MADV_HUGEPAGE);
-    }
-    in_use_ += block;
-    high_water_ = std::max(high_water_, in_use_);
-    block_bytes_[pointer] = block;
-    return pointer;
-  }
-
-  // Takes `pointer` back into the cache; false when it is not a large block.
-  // Called from device_free, which must not throw.
-  bool free(void* pointer) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    const auto block = block_bytes_.find(pointer);
-    if (block == block_bytes_.end()) return false;
-    const std::size_t bytes = block->second;
-    block_bytes_.erase(block);
-    in_use_ -= bytes;
-    try {
-      free_blocks_.emplace(bytes, pointer);
-      cached_bytes_ += bytes;
-    } catch (...) {  // no memory for the cache entry: really free it
-      munmap(pointer, bytes);
-    }
-    return true;
-  }
-
- private:
-  std::mutex mutex_;
-  std::unordered_map<void*, std::size_t> block_bytes_;  // blocks in use, by address
-  std::multimap<std::size_t, void*> free_blocks_;       // cached blocks, by size
-  std::size_t in_use_ = 0, cached_bytes_ = 0, high_water_ = 0;
-};
+void* map_block(std::size_t bytes) {
+  void* pointer = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (pointer == MAP_FAILED) return nullptr;
+  // Transparent huge pages where the system allows them on request: one
+  // fault per 2 MiB instead of per 4 KiB.
+  madvise(pointer, bytes, MADV_HUGEPAGE);
+  return pointer;
+}
+void unmap_block(void* pointer, std::size_t bytes) { munmap(pointer, bytes); }
+std::size_t round_to_page(std::size_t bytes) { return (bytes + kPage - 1) / kPage * kPage; }
 
 // Never destroyed: tensors in static objects may be freed after main returns.
-LargeBlockCache& large_block_cache() {
-  static LargeBlockCache* cache = new LargeBlockCache;
+BlockCache& large_block_cache() {
+  static BlockCache* cache = new BlockCache({map_block, unmap_block, round_to_page});
   return *cache;
 }
 
 }  // namespace
+
+// ---- CUDA memory and the compute stream ------------------------------------------
+//
+// Every CUDA block comes from a BlockCache over cudaMalloc (sizes rounded up
+// to 512 bytes), so that a training step in steady state calls neither
+// cudaMalloc nor cudaFree (both synchronise the GPU). All work runs on one
+// stream, so a block freed by one op and handed to the next is never used by
+// both at once. ARMNET_CUDA_ALLOC=plain bypasses the cache (each tensor its
+// own cudaMalloc, as compute-sanitizer wants).
+
+#ifdef ARMNET_WITH_CUDA
+namespace {
+
+void* cuda_raw_allocate(std::size_t bytes) {
+  void* pointer = nullptr;
+  if (cudaMalloc(&pointer, bytes) != cudaSuccess) {
+    cudaGetLastError();  // clear the error so that later calls do not report it
+    return nullptr;
+  }
+  return pointer;
+}
+void cuda_raw_free(void* pointer, std::size_t) { cudaFree(pointer); }
+std::size_t round_to_512(std::size_t bytes) { return (bytes + 511) / 512 * 512; }
+
+bool cuda_cache_enabled() {
+  static const bool enabled = [] {
+    const char* mode = std::getenv("ARMNET_CUDA_ALLOC");
+    return mode == nullptr || std::string(mode) != "plain";
+  }();
+  return enabled;
+}
+
+BlockCache& cuda_block_cache() {
+  static BlockCache* cache = new BlockCache({cuda_raw_allocate, cuda_raw_free, round_to_512});
+  return *cache;
+}
+
+// Counts of the plain (uncached) mode, so that memory_stats means the same.
+std::mutex plain_mutex;
+MemoryStats plain_stats;
+
+}  // namespace
+
+CudaStream cuda_stream() {
+  static const CudaStream stream = [] {
+    check(cuda_available(), "CUDA: ", cuda_unavailable_reason());
+    cudaStream_t created = nullptr;
+    check_cuda(cudaStreamCreateWithFlags(&created, cudaStreamNonBlocking), "creating the CUDA stream");
+    return created;
+  }();
+  return stream;
+}
+
+void cuda_synchronize(const char* what) { check_cuda(cudaStreamSynchronize(cuda_stream()), what); }
+#else
+CudaStream cuda_stream() { throw Error(str_cat("CUDA stream: ", cuda_unavailable_reason())); }
+void cuda_synchronize(const char*) {}
+#endif
+
+MemoryStats memory_stats(Device device) {
+  if (device == Device::CPU) return large_block_cache().stats();
+#ifdef ARMNET_WITH_CUDA
+  if (cuda_cache_enabled()) return cuda_block_cache().stats();
+  std::lock_guard<std::mutex> lock(plain_mutex);
+  return plain_stats;
+#else
+  return {};
+#endif
+}
 
 void* device_allocate(Device device, std::size_t bytes, const std::string& what) {
   if (bytes == 0) bytes = 1;  // a valid, unique pointer for empty tensors
   if (device == Device::CPU) {
     void* pointer = nullptr;
     if (kCacheLargeBlocks && bytes >= kLargeBlock) {
-      pointer = large_block_cache().allocate((bytes + kPage - 1) / kPage * kPage);
+      pointer = large_block_cache().allocate(bytes);
     } else {
       const std::size_t rounded = (bytes + 63) / 64 * 64;
       pointer = std::aligned_alloc(64, rounded);
@@ -164,12 +175,23 @@ void* device_allocate(Device device, std::size_t bytes, const std::string& what)
     return pointer;
   }
 #ifdef ARMNET_WITH_CUDA
+  if (!cuda_available()) throw Error(str_cat("cannot allocate ", what, " on cuda: ", cuda_unavailable_reason()));
   void* pointer = nullptr;
-  const cudaError_t status = cudaMalloc(&pointer, bytes);
-  if (status != cudaSuccess) {
-    cudaGetLastError();  // clear the error so that later calls do not report it
+  if (cuda_cache_enabled()) {
+    pointer = cuda_block_cache().allocate(bytes);
+  } else {
+    pointer = cuda_raw_allocate(bytes);
+    if (pointer != nullptr) {
+      std::lock_guard<std::mutex> lock(plain_mutex);
+      ++plain_stats.raw_allocations;
+    }
+  }
+  if (pointer == nullptr) {
+    std::size_t free_bytes = 0, total_bytes = 0;
+    cudaMemGetInfo(&free_bytes, &total_bytes);
+    cudaGetLastError();
     throw Error(str_cat("out of memory: cannot allocate ", bytes, " bytes on cuda for ", what, " (",
-                        cudaGetErrorString(status), ")"));
+                        free_bytes >> 20, " MiB of ", total_bytes >> 20, " MiB free)"));
   }
   return pointer;
 #else
@@ -184,7 +206,10 @@ void device_free(Device device, void* pointer) noexcept {
     return;
   }
 #ifdef ARMNET_WITH_CUDA
+  if (cuda_cache_enabled() && cuda_block_cache().free(pointer)) return;
   cudaFree(pointer);
+  std::lock_guard<std::mutex> lock(plain_mutex);
+  ++plain_stats.raw_frees;
 #endif
 }
 
@@ -247,18 +272,52 @@ void pinned_host_free(void* pointer, std::size_t bytes) noexcept {
   }
 }
 
-void device_copy(void* destination, Device destination_device, const void* source,
-                 Device source_device, std::size_t bytes) {
+#ifdef ARMNET_WITH_CUDA
+namespace {
+// Runs on a CUDA driver thread once the copy before it on the stream has
+// completed: drops the last hold on the copy's host source.
+void release_after_copy(void* keep_alive) { delete static_cast<std::shared_ptr<const void>*>(keep_alive); }
+}  // namespace
+#endif
+
+void device_copy(void* destination, Device destination_device, const void* source, Device source_device,
+                 std::size_t bytes, std::shared_ptr<const void> keep_alive) {
   if (bytes == 0) return;
   if (destination_device == Device::CPU && source_device == Device::CPU) {
     std::memcpy(destination, source, bytes);
     return;
   }
 #ifdef ARMNET_WITH_CUDA
-  check_cuda(cudaMemcpy(destination, source, bytes, cudaMemcpyDefault), "device_copy");
+  const cudaStream_t stream = cuda_stream();
+  check_cuda(cudaMemcpyAsync(destination, source, bytes, cudaMemcpyDefault, stream), "device_copy");
+  if (destination_device == Device::CPU) {
+    cuda_synchronize("device_copy to cpu");  // the host reads it next
+  } else if (keep_alive) {
+    // A pinned host source is read asynchronously: it must outlive the copy.
+    auto* held = new std::shared_ptr<const void>(std::move(keep_alive));
+    const cudaError_t status = cudaLaunchHostFunc(stream, release_after_copy, held);
+    if (status != cudaSuccess) {
+      delete held;
+      check_cuda(status, "device_copy: keeping the host source alive");
+    }
+  }
 #else
+  (void)keep_alive;
   throw Error(str_cat("device_copy to ", device_name(destination_device), " from ",
                       device_name(source_device), ": ", cuda_unavailable_reason()));
+#endif
+}
+
+void device_fill_zero(void* destination, Device device, std::size_t bytes) {
+  if (bytes == 0) return;
+  if (device == Device::CPU) {
+    std::memset(destination, 0, bytes);
+    return;
+  }
+#ifdef ARMNET_WITH_CUDA
+  check_cuda(cudaMemsetAsync(destination, 0, bytes, cuda_stream()), "device_fill_zero");
+#else
+  throw Error(str_cat("device_fill_zero on cuda: ", cuda_unavailable_reason()));
 #endif
 }
 

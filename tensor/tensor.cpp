@@ -4,6 +4,7 @@
 #include "tensor/tensor.h"
 
 #include <cstring>
+#include <ostream>
 
 namespace armnet {
 
@@ -15,6 +16,8 @@ std::string shape_str(const Shape& shape) {
   }
   return text + "]";
 }
+
+std::ostream& operator<<(std::ostream& out, const ShapeText& text) { return out << shape_str(text.shape); }
 
 std::int64_t shape_numel(const Shape& shape) {
   std::int64_t count = 1;
@@ -136,6 +139,8 @@ std::string Tensor::describe() const {
   return str_cat(dtype_name(dtype()), shape_str(shape()), " on ", device_name(device()));
 }
 
+std::ostream& operator<<(std::ostream& out, const Tensor& tensor) { return out << tensor.describe(); }
+
 void* Tensor::data_ptr() const {
   const TensorImpl& self = impl();
   return static_cast<char*>(self.storage->data()) + self.offset * static_cast<std::int64_t>(dtype_size(self.dtype));
@@ -207,19 +212,19 @@ bool Tensor::shares_storage_with(const Tensor& other) const {
 
 void check_same_dtype_device(const char* op, const Tensor& a, const Tensor& b) {
   check(a.defined() && b.defined(), op, ": undefined tensor argument");
-  check(a.dtype() == b.dtype() && a.device() == b.device(), op, ": operands ", a.describe(), " and ", b.describe(),
+  check(a.dtype() == b.dtype() && a.device() == b.device(), op, ": operands ", a, " and ", b,
         " differ in dtype or device");
 }
 
 void check_shape(const char* op, const char* what, const Tensor& tensor, const Shape& expected) {
   check(tensor.defined(), op, ": ", what, " is undefined");
-  check(tensor.shape() == expected, op, ": ", what, " has shape ", shape_str(tensor.shape()), ", expected ",
-        shape_str(expected));
+  check(tensor.shape() == expected, op, ": ", what, " has shape ", shape_text(tensor.shape()), ", expected ",
+        shape_text(expected));
 }
 
 void check_floating(const char* op, const Tensor& tensor) {
   check(tensor.defined(), op, ": undefined tensor argument");
-  check(tensor.dtype() == DType::Float32 || tensor.dtype() == DType::Float64, op, ": ", tensor.describe(),
+  check(tensor.dtype() == DType::Float32 || tensor.dtype() == DType::Float64, op, ": ", tensor,
         " is not float32 or float64 (the CPU compute types)");
 }
 

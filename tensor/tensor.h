@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <iosfwd>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,6 +24,21 @@ using Shape = std::vector<std::int64_t>;
 
 std::string shape_str(const Shape& shape);  // "[2, 3, 4]"
 std::int64_t shape_numel(const Shape& shape);
+
+// A shape as a check's message part: check(ok, "got ", shape_text(s)) prints
+// like shape_str(s), formatted only when a check fails. It refers to the shape,
+// so it must not outlive it (a temporary lives to the end of the check call).
+struct ShapeText {
+  const Shape& shape;
+};
+inline ShapeText shape_text(const Shape& shape) { return ShapeText{shape}; }
+std::ostream& operator<<(std::ostream& out, const ShapeText& text);
+
+// Prints tensor.describe(): a check's message part, formatted only when a
+// check fails (check(ok, op, ": ", x, " is ...")). Declared before the class
+// so that Tensor::data<T>() can use it.
+class Tensor;
+std::ostream& operator<<(std::ostream& out, const Tensor& tensor);
 
 // Owns bytes on one device; freed when the last Tensor that views it goes.
 // `pinned` (CPU only): the bytes come from pinned_host_allocate.
@@ -97,7 +113,7 @@ class Tensor {
   template <class T>
   T* data() const {
     check(defined(), "data(): undefined tensor");
-    check(dtype_of<T>() == dtype(), "data<", dtype_name(dtype_of<T>()), ">() on a tensor ", describe());
+    check(dtype_of<T>() == dtype(), "data<", dtype_name(dtype_of<T>()), ">() on a tensor ", *this);
     return static_cast<T*>(data_ptr());
   }
   void* data_ptr() const;

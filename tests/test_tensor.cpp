@@ -1,11 +1,16 @@
 // The Tensor container: factories, views, dtype conversions (exact float16 and
-// bfloat16 rounding), errors that name shapes.
+// bfloat16 rounding), errors that name shapes; the caching allocator's policy
+// over a fake raw allocator (what the CUDA cache does, proven without a GPU).
 #define BOOST_TEST_MODULE tensor
 #include <boost/test/unit_test.hpp>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
+#include <vector>
 
+#include "tensor/block_cache.h"
+#include "tensor/device.h"
 #include "tensor/tensor.h"
 #include "tests/gradcheck.h"
 
@@ -109,4 +114,106 @@ BOOST_AUTO_TEST_CASE(large_cpu_blocks_are_reused_and_zeros_are_zero) {
   Tensor other = Tensor::full(shape, 1.0);
   BOOST_TEST(other.data_ptr() != again.data_ptr());
   BOOST_TEST(again.data<float>()[123] == 0.0f);
+}
+
+// ---- the caching allocator's policy (tensor/block_cache.h), over a fake raw allocator ----
+
+namespace {
+
+// A raw allocator with a byte budget: what the GPU's cudaMalloc is to the
+// CUDA cache, proven here without a GPU.
+struct FakeRawMemory {
+  static inline std::size_t budget = 0, used = 0;
+  static inline std::int64_t calls = 0;
+  static void* allocate(std::size_t bytes) {
+    ++calls;
+    if (used + bytes > budget) return nullptr;
+    used += bytes;
+    return std::malloc(bytes);
+  }
+  static void free(void* pointer, std::size_t bytes) {
+    used -= bytes;
+    std::free(pointer);
+  }
+  static std::size_t round_up(std::size_t bytes) { return (bytes + 511) / 512 * 512; }
+};
+
+BlockCache::RawMemory fake_raw_memory(std::size_t budget) {
+  FakeRawMemory::budget = budget;
+  FakeRawMemory::used = 0;
+  FakeRawMemory::calls = 0;
+  return {FakeRawMemory::allocate, FakeRawMemory::free, FakeRawMemory::round_up};
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(block_cache_reuses_blocks_and_a_repeated_step_stops_allocating) {
+  BlockCache cache(fake_raw_memory(std::size_t{1} << 30));
+  void* a = cache.allocate(1000);  // rounded to 1024
+  void* b = cache.allocate(5000);  // 5120
+  BOOST_TEST(cache.stats().in_use == 1024u + 5120u);
+  BOOST_TEST(cache.stats().raw_allocations == 2);
+  BOOST_TEST(cache.free(a));
+  BOOST_TEST(!cache.free(a));  // not a block in use any more
+  int unrelated = 0;
+  BOOST_TEST(!cache.free(&unrelated));
+  BOOST_TEST(cache.stats().cached == 1024u);
+  BOOST_TEST(cache.allocate(1023) == a);  // the same size class: the same block, no raw call
+  BOOST_TEST(cache.stats().raw_allocations == 2);
+  cache.free(a);
+  cache.free(b);
+
+  // A training step's pattern of sizes, freed in another order than taken:
+  // after the first step no raw allocation is made, and the cache never holds
+  // more than the peak in use.
+  const std::vector<std::size_t> step = {4096, 1 << 20, 700, 1 << 20, 33000, 4096, 3 << 20, 512};
+  std::int64_t raw_after_first_step = 0;
+  for (int repeat = 0; repeat < 6; ++repeat) {
+    std::vector<void*> live;
+    for (std::size_t bytes : step) {
+      live.push_back(cache.allocate(bytes));
+      const MemoryStats stats = cache.stats();
+      BOOST_TEST(stats.in_use + stats.cached <= std::max(stats.peak_in_use, stats.in_use));
+    }
+    for (std::size_t i = 0; i < live.size(); i += 2) cache.free(live[i]);
+    for (std::size_t i = 1; i < live.size(); i += 2) cache.free(live[i]);
+    if (repeat == 0) raw_after_first_step = cache.stats().raw_allocations;
+  }
+  BOOST_TEST(cache.stats().raw_allocations == raw_after_first_step);
+  BOOST_TEST(cache.stats().in_use == 0u);
+  BOOST_TEST(cache.stats().peak_in_use >= (5u << 20));
+  cache.release_cached();
+  BOOST_TEST(cache.stats().cached == 0u);
+  BOOST_TEST(FakeRawMemory::used == 0u);
+  BOOST_TEST(cache.stats().raw_frees == cache.stats().raw_allocations);
+}
+
+BOOST_AUTO_TEST_CASE(block_cache_gives_cached_memory_back_when_the_device_is_full) {
+  BlockCache cache(fake_raw_memory(10 << 20));  // a 10 MiB "GPU"
+  void* six = cache.allocate(6 << 20);
+  cache.free(six);  // cached: the device holds 6 MiB that nobody uses
+  BOOST_TEST(cache.stats().cached == (6u << 20));
+  // 8 MiB does not fit next to the cached 6: the cache releases them, retries.
+  void* eight = cache.allocate(8 << 20);
+  BOOST_TEST(eight != nullptr);
+  BOOST_TEST(cache.stats().cached == 0u);
+  BOOST_TEST(FakeRawMemory::used == (8u << 20));
+  // More than the device holds: nullptr (device_allocate turns it into an error).
+  BOOST_TEST(cache.allocate(4 << 20) == nullptr);
+  BOOST_TEST(cache.stats().in_use == (8u << 20));
+  cache.free(eight);
+  cache.release_cached();
+  BOOST_TEST(FakeRawMemory::used == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(cpu_memory_stats_count_the_large_blocks) {
+  const MemoryStats before = memory_stats(Device::CPU);
+  {
+    Tensor big = Tensor::empty({1 << 20});  // 4 MiB
+    const MemoryStats during = memory_stats(Device::CPU);
+#if !defined(__SANITIZE_ADDRESS__)
+    BOOST_TEST(during.in_use >= before.in_use + (4u << 20));
+#endif
+  }
+  BOOST_TEST(memory_stats(Device::CPU).in_use == before.in_use);
 }

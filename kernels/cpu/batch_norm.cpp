@@ -1,4 +1,5 @@
-// CPU BatchNorm2d: per-channel statistics over (N, H, W) of an NCHW tensor.
+// The CPU bodies of BatchNorm2d (arguments checked by kernels/batch_norm.cpp):
+// per-channel statistics over (N, H, W) of an NCHW tensor.
 // Channel c of image n is the contiguous plane x[(n*C + c)*H*W ...], so each
 // channel is N planes of H*W elements. Work is split across threads by
 // channel (one OpenMP iteration per channel: its sums, its running statistics
@@ -8,45 +9,25 @@
 #include "kernels/batch_norm.h"
 
 #include <cmath>
-#include <utility>
 
 #include "kernels/cpu/channel_sum.h"
 #include "kernels/dispatch.h"
 
-namespace armnet::kernels {
+namespace armnet::kernels::cpu {
 
 // The sizes of an NCHW tensor as BatchNorm walks it.
 struct ChannelLayout {
   std::int64_t batch, channels, plane;  // plane = H*W
 };
 
-static ChannelLayout channel_layout(const char* op, const Tensor& x) {
-  check(x.ndim() == 4, op, ": expected a 4-D NCHW input, got ", x.describe());
-  return {x.size(0), x.size(1), x.size(2) * x.size(3)};
-}
-
-// Checks that each tensor is [C] with x's dtype and device.
-static void check_per_channel(const char* op, const Tensor& x,
-                              std::initializer_list<std::pair<const char*, Tensor>> tensors) {
-  for (const auto& [what, tensor] : tensors) {
-    check_shape(op, what, tensor, {x.size(1)});
-    check_same_dtype_device(op, x, tensor);
-  }
-}
+static ChannelLayout channel_layout(const Tensor& x) { return {x.size(0), x.size(1), x.size(2) * x.size(3)}; }
 
 void batch_norm_forward_training(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& running_mean,
                                  Tensor& running_var, double momentum, double eps, Tensor& y, Tensor& mean,
                                  Tensor& invstd) {
-  const char* op = "batch_norm2d";
-  const ChannelLayout layout = channel_layout(op, x);
-  check_per_channel(op, x, {{"weight", weight}, {"bias", bias}, {"running_mean", running_mean},
-                            {"running_var", running_var}, {"mean", mean}, {"invstd", invstd}});
-  check_shape(op, "output", y, x.shape());
-  check_same_dtype_device(op, x, y);
-  require_cpu(op, {x});
-  const std::int64_t count = layout.batch * layout.plane;
-  check(count > 1, op, ": training needs more than one value per channel, got input ", x.describe());
-  dispatch_floating(op, x, [&](auto zero) {
+  const ChannelLayout layout = channel_layout(x);
+  const std::int64_t count = layout.batch * layout.plane;  // above 1 (checked)
+  dispatch_floating(x, [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();
     const T* pweight = weight.data<T>();
@@ -92,14 +73,8 @@ void batch_norm_forward_training(const Tensor& x, const Tensor& weight, const Te
 
 void batch_norm_forward_eval(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                              const Tensor& running_var, double eps, Tensor& y, Tensor& mean, Tensor& invstd) {
-  const char* op = "batch_norm2d";
-  const ChannelLayout layout = channel_layout(op, x);
-  check_per_channel(op, x, {{"weight", weight}, {"bias", bias}, {"running_mean", running_mean},
-                            {"running_var", running_var}, {"mean", mean}, {"invstd", invstd}});
-  check_shape(op, "output", y, x.shape());
-  check_same_dtype_device(op, x, y);
-  require_cpu(op, {x});
-  dispatch_floating(op, x, [&](auto zero) {
+  const ChannelLayout layout = channel_layout(x);
+  dispatch_floating(x, [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();
     const T* pweight = weight.data<T>();
@@ -129,17 +104,9 @@ void batch_norm_forward_eval(const Tensor& x, const Tensor& weight, const Tensor
 void batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& weight, const Tensor& mean,
                          const Tensor& invstd, bool training, Tensor& grad_x, Tensor& grad_weight,
                          Tensor& grad_bias) {
-  const char* op = "batch_norm2d_backward";
-  const ChannelLayout layout = channel_layout(op, x);
-  check_per_channel(op, x, {{"weight", weight}, {"mean", mean}, {"invstd", invstd},
-                            {"grad_weight", grad_weight}, {"grad_bias", grad_bias}});
-  check_shape(op, "grad_output", grad_y, x.shape());
-  check_shape(op, "grad_input", grad_x, x.shape());
-  check_same_dtype_device(op, x, grad_y);
-  check_same_dtype_device(op, x, grad_x);
-  require_cpu(op, {x});
+  const ChannelLayout layout = channel_layout(x);
   const double count = static_cast<double>(layout.batch * layout.plane);
-  dispatch_floating(op, x, [&](auto zero) {
+  dispatch_floating(x, [&](auto zero) {
     using T = decltype(zero);
     const T* pgrad_y = grad_y.data<T>();
     const T* px = x.data<T>();
@@ -181,4 +148,4 @@ void batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& we
   });
 }
 
-}  // namespace armnet::kernels
+}  // namespace armnet::kernels::cpu

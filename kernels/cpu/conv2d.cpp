@@ -21,8 +21,9 @@
 // as large as the workspace budget allows so that the GEMM's N dimension is
 // large even for 7x7 feature maps.
 //
-// After their checks, the entry points hand float32 work to the oneDNN fast
-// path (kernels/cpu/conv2d_onednn.cpp) when it is the chosen implementation.
+// These are the CPU bodies behind the checked entries of kernels/conv2d.cpp:
+// they hand float32 work to the oneDNN fast path (kernels/cpu/conv2d_onednn.cpp)
+// when it is the chosen implementation, and run the reference otherwise.
 #include "kernels/conv2d.h"
 
 #include <algorithm>
@@ -36,12 +37,6 @@
 #include "kernels/dispatch.h"
 
 namespace armnet::kernels {
-
-// The im2col columns plus the staging buffer of one chunk stay below this
-// (unless a single image needs more). 16 MiB keeps the GEMM's N dimension in
-// the hundreds or more for every ResNet-18 layer; larger chunks did not make
-// the GEMM faster, and the buffer is kept per thread (see Scratch).
-constexpr std::int64_t kWorkspaceBytes = std::int64_t{16} << 20;
 
 static Conv2dImplementation initial_implementation() {
   const char* forced = std::getenv("ARMNET_CONV");
@@ -68,46 +63,22 @@ const char* conv2d_implementation_name(Conv2dImplementation implementation) {
   return implementation == Conv2dImplementation::OneDnn ? "onednn" : "reference";
 }
 
+}  // namespace armnet::kernels
+
+namespace armnet::kernels::cpu {
+
+using armnet::cpu::gemm;  // kernels/cpu/gemm.h, in the namespace outside this one
+
+// The im2col columns plus the staging buffer of one chunk stay below this
+// (unless a single image needs more). 16 MiB keeps the GEMM's N dimension in
+// the hundreds or more for every ResNet-18 layer; larger chunks did not make
+// the GEMM faster, and the buffer is kept per thread (see Scratch).
+constexpr std::int64_t kWorkspaceBytes = std::int64_t{16} << 20;
+
 // True when `tensor`'s convolution goes to oneDNN.
 static bool use_onednn(const Tensor& tensor) {
   return tensor.dtype() == DType::Float32 && chosen_implementation() == Conv2dImplementation::OneDnn;
 }
-
-Conv2dGeometry conv2d_geometry(const Tensor& x, const Tensor& weight, const Conv2dOptions& options) {
-  check_floating("conv2d", x);
-  check_same_dtype_device("conv2d", x, weight);
-  check(x.ndim() == 4, "conv2d: input ", x.describe(), " is not 4-D [N, C, H, W]");
-  check(weight.ndim() == 4, "conv2d: weight ", weight.describe(), " is not 4-D [C_out, C_in, kH, kW]");
-  check(x.size(1) == weight.size(1), "conv2d: input ", x.describe(), " has ", x.size(1), " channels but weight ",
-        shape_str(weight.shape()), " expects ", weight.size(1));
-  check(options.stride_h > 0 && options.stride_w > 0, "conv2d: stride ", options.stride_h, "x", options.stride_w,
-        " must be positive");
-  check(options.pad_h >= 0 && options.pad_w >= 0, "conv2d: padding ", options.pad_h, "x", options.pad_w,
-        " must not be negative");
-  Conv2dGeometry g{};
-  g.batch = x.size(0);
-  g.in_channels = x.size(1);
-  g.in_h = x.size(2);
-  g.in_w = x.size(3);
-  g.out_channels = weight.size(0);
-  g.kernel_h = weight.size(2);
-  g.kernel_w = weight.size(3);
-  g.stride_h = options.stride_h;
-  g.stride_w = options.stride_w;
-  g.pad_h = options.pad_h;
-  g.pad_w = options.pad_w;
-  const std::int64_t padded_h = g.in_h + 2 * g.pad_h, padded_w = g.in_w + 2 * g.pad_w;
-  check(g.kernel_h >= 1 && g.kernel_w >= 1 && g.kernel_h <= padded_h && g.kernel_w <= padded_w, "conv2d: kernel ",
-        g.kernel_h, "x", g.kernel_w, " of weight ", shape_str(weight.shape()), " does not fit input ", x.describe(),
-        " padded by ", g.pad_h, "x", g.pad_w, " to ", padded_h, "x", padded_w);
-  g.out_h = (padded_h - g.kernel_h) / g.stride_h + 1;
-  g.out_w = (padded_w - g.kernel_w) / g.stride_w + 1;
-  return g;
-}
-
-static Shape input_shape(const Conv2dGeometry& g) { return {g.batch, g.in_channels, g.in_h, g.in_w}; }
-static Shape weight_shape(const Conv2dGeometry& g) { return {g.out_channels, g.in_channels, g.kernel_h, g.kernel_w}; }
-static Shape output_shape(const Conv2dGeometry& g) { return {g.batch, g.out_channels, g.out_h, g.out_w}; }
 
 // Sizes of the GEMM view and of the chunks of the batch.
 struct ConvPlan {
@@ -283,20 +254,8 @@ static const T* output_gradient_matrix(const T* grad_y, T* staging, std::int64_t
 }
 
 void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y, const Conv2dGeometry& g) {
-  const char* op = "conv2d";
-  check_same_dtype_device(op, x, weight);
-  check_same_dtype_device(op, x, y);
-  require_cpu(op, {x});
-  check_shape(op, "input", x, input_shape(g));
-  check_shape(op, "weight", weight, weight_shape(g));
-  check_shape(op, "output", y, output_shape(g));
-  if (bias.defined()) {
-    check_same_dtype_device(op, x, bias);
-    check(bias.shape() == Shape{g.out_channels}, "conv2d: bias ", bias.describe(), " does not match weight ",
-          shape_str(weight.shape()), ": expected [", g.out_channels, "]");
-  }
   if (use_onednn(x)) return onednn::conv2d_forward(x, weight, bias, y, g);
-  dispatch_floating(op, x, [&](auto zero) {
+  dispatch_floating(x, [&](auto zero) {
     using T = decltype(zero);
     const ConvPlan plan = make_plan(g, sizeof(T));
     Scratch<T> scratch(plan);
@@ -307,23 +266,16 @@ void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, T
       im2col(x.data<T>(), scratch.columns, first, images, g, plan);
       T* product = images == 1 ? y_data + first * g.out_channels * plan.pixels : scratch.staging;
       const std::int64_t n = images * plan.pixels;
-      cpu::gemm<T>(false, false, g.out_channels, n, plan.patch, T(1), weight.data<T>(), plan.patch, scratch.columns, n,
-                   T(0), product, n);
+      gemm<T>(false, false, g.out_channels, n, plan.patch, T(1), weight.data<T>(), plan.patch, scratch.columns, n,
+              T(0), product, n);
       if (images > 1 || bias_data) store_output(product, bias_data, y_data, first, images, g, plan);
     }
   });
 }
 
 void conv2d_backward_data(const Tensor& grad_y, const Tensor& weight, Tensor& grad_x, const Conv2dGeometry& g) {
-  const char* op = "conv2d_backward_data";
-  check_same_dtype_device(op, grad_y, weight);
-  check_same_dtype_device(op, grad_y, grad_x);
-  require_cpu(op, {grad_y});
-  check_shape(op, "grad_output", grad_y, output_shape(g));
-  check_shape(op, "weight", weight, weight_shape(g));
-  check_shape(op, "grad_input", grad_x, input_shape(g));
   if (use_onednn(grad_y)) return onednn::conv2d_backward_data(grad_y, weight, grad_x, g);
-  dispatch_floating(op, grad_y, [&](auto zero) {
+  dispatch_floating(grad_y, [&](auto zero) {
     using T = decltype(zero);
     const ConvPlan plan = make_plan(g, sizeof(T));
     Scratch<T> scratch(plan);
@@ -331,8 +283,8 @@ void conv2d_backward_data(const Tensor& grad_y, const Tensor& weight, Tensor& gr
       const std::int64_t images = std::min(plan.chunk, g.batch - first);
       const T* dy = output_gradient_matrix(grad_y.data<T>(), scratch.staging, first, images, g, plan);
       const std::int64_t n = images * plan.pixels;
-      cpu::gemm<T>(true, false, plan.patch, n, g.out_channels, T(1), weight.data<T>(), plan.patch, dy, n, T(0),
-                   scratch.columns, n);
+      gemm<T>(true, false, plan.patch, n, g.out_channels, T(1), weight.data<T>(), plan.patch, dy, n, T(0),
+              scratch.columns, n);
       col2im(scratch.columns, grad_x.data<T>(), first, images, g, plan);
     }
   });
@@ -340,19 +292,8 @@ void conv2d_backward_data(const Tensor& grad_y, const Tensor& weight, Tensor& gr
 
 void conv2d_backward_weights(const Tensor& grad_y, const Tensor& x, Tensor& grad_weight, Tensor& grad_bias,
                              const Conv2dGeometry& g) {
-  const char* op = "conv2d_backward_weights";
-  check_same_dtype_device(op, grad_y, x);
-  check_same_dtype_device(op, grad_y, grad_weight);
-  require_cpu(op, {grad_y});
-  check_shape(op, "grad_output", grad_y, output_shape(g));
-  check_shape(op, "input", x, input_shape(g));
-  check_shape(op, "grad_weight", grad_weight, weight_shape(g));
-  if (grad_bias.defined()) {
-    check_same_dtype_device(op, grad_y, grad_bias);
-    check_shape(op, "grad_bias", grad_bias, {g.out_channels});
-  }
   if (use_onednn(grad_y)) return onednn::conv2d_backward_weights(grad_y, x, grad_weight, grad_bias, g);
-  dispatch_floating(op, grad_y, [&](auto zero) {
+  dispatch_floating(grad_y, [&](auto zero) {
     using T = decltype(zero);
     const ConvPlan plan = make_plan(g, sizeof(T));
     Scratch<T> scratch(plan);
@@ -363,7 +304,7 @@ void conv2d_backward_weights(const Tensor& grad_y, const Tensor& x, Tensor& grad
       im2col(x.data<T>(), scratch.columns, first, images, g, plan);
       const T* dy = output_gradient_matrix(grad_y.data<T>(), scratch.staging, first, images, g, plan);
       const std::int64_t n = images * plan.pixels;
-      cpu::gemm<T>(false, true, g.out_channels, plan.patch, n, T(1), dy, n, scratch.columns, n, T(1), dw, plan.patch);
+      gemm<T>(false, true, g.out_channels, plan.patch, n, T(1), dy, n, scratch.columns, n, T(1), dw, plan.patch);
     }
     if (!grad_bias.defined()) return;
     // db[c] = the sum of dy[:, c, :, :], accumulated in double.
@@ -375,4 +316,4 @@ void conv2d_backward_weights(const Tensor& grad_y, const Tensor& x, Tensor& grad
   });
 }
 
-}  // namespace armnet::kernels
+}  // namespace armnet::kernels::cpu

@@ -1,8 +1,9 @@
 // The library fast path of float32 convolution on the CPU: oneDNN, what
-// cuDNN is to the GPU and what PyTorch's CPU convolution runs on. The entry
-// points of kernels/conv2d.h call these for float32 tensors when the build has
-// oneDNN; float64 (gradient checks, exact comparisons) always runs the im2col
-// reference, and ARMNET_CONV=reference forces the reference for float32 too.
+// cuDNN is to the GPU and what PyTorch's CPU convolution runs on. The CPU
+// bodies of kernels/conv2d.h (kernels/cpu/conv2d.cpp) call these for float32
+// tensors, already checked, when the build has oneDNN; float64 (gradient
+// checks, exact comparisons) always runs the im2col reference, and
+// ARMNET_CONV=reference forces the reference for float32 too.
 #pragma once
 
 #include <string>

@@ -1,27 +1,14 @@
-// CPU elementwise kernels. Same-shape work is one flat loop split across
+// The CPU bodies of the elementwise kernels (arguments checked by
+// kernels/elementwise.cpp). Same-shape work is one flat loop split across
 // threads by OpenMP; broadcasting maps each output index to its two input
 // offsets through per-axis strides that are 0 on broadcast axes.
 #include "kernels/elementwise.h"
 
-#include <algorithm>
 #include <vector>
 
 #include "kernels/dispatch.h"
 
-namespace armnet::kernels {
-
-Shape broadcast_shape(const char* op, const Shape& a, const Shape& b) {
-  const std::size_t rank = std::max(a.size(), b.size());
-  Shape out(rank);
-  for (std::size_t i = 0; i < rank; ++i) {
-    const std::int64_t size_a = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
-    const std::int64_t size_b = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
-    check(size_a == size_b || size_a == 1 || size_b == 1, op, ": shapes ", shape_str(a), " and ", shape_str(b),
-          " do not broadcast");
-    out[i] = size_a == 1 ? size_b : size_a;
-  }
-  return out;
-}
+namespace armnet::kernels::cpu {
 
 // Row-major strides of `shape` viewed inside `target` (aligned at the right),
 // 0 where `shape` is broadcast.
@@ -66,34 +53,22 @@ static void broadcast_binary(const Tensor& a, const Tensor& b, Tensor& out, Comb
     po[i] = combine(pa[broadcast_offset(i, shape, strides_a)], pb[broadcast_offset(i, shape, strides_b)]);
 }
 
-static void check_binary(const char* op, const Tensor& a, const Tensor& b, const Tensor& out) {
-  check_same_dtype_device(op, a, b);
-  check_same_dtype_device(op, a, out);
-  require_cpu(op, {a});
-  check_shape(op, "output", out, broadcast_shape(op, a.shape(), b.shape()));
-}
-
 void add(const Tensor& a, const Tensor& b, Tensor& out) {
-  check_binary("add", a, b, out);
-  dispatch_floating("add", a, [&](auto zero) {
+  dispatch_floating(a, [&](auto zero) {
     using T = decltype(zero);
     broadcast_binary<T>(a, b, out, [](T x, T y) { return x + y; });
   });
 }
 
 void mul(const Tensor& a, const Tensor& b, Tensor& out) {
-  check_binary("mul", a, b, out);
-  dispatch_floating("mul", a, [&](auto zero) {
+  dispatch_floating(a, [&](auto zero) {
     using T = decltype(zero);
     broadcast_binary<T>(a, b, out, [](T x, T y) { return x * y; });
   });
 }
 
 void add_into(Tensor& y, const Tensor& x) {
-  check_same_dtype_device("add_into", y, x);
-  require_cpu("add_into", {y});
-  check_shape("add_into", "addend", x, y.shape());
-  dispatch_floating("add_into", y, [&](auto zero) {
+  dispatch_floating(y, [&](auto zero) {
     using T = decltype(zero);
     T* py = y.data<T>();
     const T* px = x.data<T>();
@@ -104,8 +79,7 @@ void add_into(Tensor& y, const Tensor& x) {
 }
 
 void scale(Tensor& y, double factor) {
-  require_cpu("scale", {y});
-  dispatch_floating("scale", y, [&](auto zero) {
+  dispatch_floating(y, [&](auto zero) {
     using T = decltype(zero);
     T* py = y.data<T>();
     const T f = static_cast<T>(factor);
@@ -119,11 +93,7 @@ void scale(Tensor& y, double factor) {
 // tensors reduced this way (the ARM head, broadcast gradients) are small.
 // Sums are accumulated in double for both dtypes.
 void sum_to(const Tensor& x, Tensor& out) {
-  check_same_dtype_device("sum_to", x, out);
-  require_cpu("sum_to", {x});
-  check(broadcast_shape("sum_to", out.shape(), x.shape()) == x.shape(), "sum_to: ", shape_str(out.shape()),
-        " does not broadcast to ", shape_str(x.shape()));
-  dispatch_floating("sum_to", x, [&](auto zero) {
+  dispatch_floating(x, [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();
     T* po = out.data<T>();
@@ -136,10 +106,7 @@ void sum_to(const Tensor& x, Tensor& out) {
 }
 
 void relu_forward(const Tensor& x, Tensor& y) {
-  check_same_dtype_device("relu", x, y);
-  require_cpu("relu", {x});
-  check_shape("relu", "output", y, x.shape());
-  dispatch_floating("relu", x, [&](auto zero) {
+  dispatch_floating(x, [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();
     T* py = y.data<T>();
@@ -150,12 +117,7 @@ void relu_forward(const Tensor& x, Tensor& y) {
 }
 
 void relu_backward(const Tensor& y, const Tensor& grad_y, Tensor& grad_x) {
-  check_same_dtype_device("relu_backward", y, grad_y);
-  check_same_dtype_device("relu_backward", y, grad_x);
-  require_cpu("relu_backward", {y});
-  check_shape("relu_backward", "grad_output", grad_y, y.shape());
-  check_shape("relu_backward", "grad_input", grad_x, y.shape());
-  dispatch_floating("relu_backward", y, [&](auto zero) {
+  dispatch_floating(y, [&](auto zero) {
     using T = decltype(zero);
     const T* py = y.data<T>();
     const T* pg = grad_y.data<T>();
@@ -171,4 +133,4 @@ void relu_backward(const Tensor& y, const Tensor& grad_y, Tensor& grad_x) {
   });
 }
 
-}  // namespace armnet::kernels
+}  // namespace armnet::kernels::cpu

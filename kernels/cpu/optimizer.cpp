@@ -1,4 +1,5 @@
-// CPU Adam and SGD updates: one flat loop over the parameter's elements (all
+// The CPU bodies of the Adam and SGD updates (arguments checked by
+// kernels/optimizer.cpp): one flat loop over the parameter's elements (all
 // tensors dense row-major, so position i is the same element in each), split
 // across threads by OpenMP. Each element is independent, so the result does
 // not depend on the thread count.
@@ -8,29 +9,13 @@
 
 #include "kernels/dispatch.h"
 
-namespace armnet::kernels {
-
-namespace {
-
-void check_update_operands(const char* op, const Tensor& param, std::initializer_list<Tensor> others) {
-  require_cpu(op, {param});
-  check_floating(op, param);
-  for (const Tensor& other : others) {
-    check_shape(op, "optimizer state", other, param.shape());
-    check_same_dtype_device(op, param, other);
-  }
-}
-
-}  // namespace
+namespace armnet::kernels::cpu {
 
 void adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq, std::int64_t step,
                  const AdamHyper& hyper) {
-  const char* op = "adam_update";
-  check_update_operands(op, param, {grad, exp_avg, exp_avg_sq});
-  check(step >= 1, op, ": step ", step, " must be at least 1");
   const double step_size = hyper.lr / (1.0 - std::pow(hyper.beta1, static_cast<double>(step)));
   const double sqrt_bias_correction2 = std::sqrt(1.0 - std::pow(hyper.beta2, static_cast<double>(step)));
-  dispatch_floating(op, param, [&](auto zero) {
+  dispatch_floating(param, [&](auto zero) {
     using T = decltype(zero);
     T* p = param.data<T>();
     const T* g = grad.data<T>();
@@ -51,14 +36,8 @@ void adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp
 }
 
 void sgd_update(Tensor& param, const Tensor& grad, Tensor& momentum_buffer, bool first_step, const SgdHyper& hyper) {
-  const char* op = "sgd_update";
   const bool use_momentum = hyper.momentum != 0.0;
-  if (use_momentum) {
-    check_update_operands(op, param, {grad, momentum_buffer});
-  } else {
-    check_update_operands(op, param, {grad});
-  }
-  dispatch_floating(op, param, [&](auto zero) {
+  dispatch_floating(param, [&](auto zero) {
     using T = decltype(zero);
     T* p = param.data<T>();
     const T* g = grad.data<T>();
@@ -76,4 +55,4 @@ void sgd_update(Tensor& param, const Tensor& grad, Tensor& momentum_buffer, bool
   });
 }
 
-}  // namespace armnet::kernels
+}  // namespace armnet::kernels::cpu

@@ -1,4 +1,5 @@
-// CPU PixelShuffle on NCHW tensors: a pure permutation of elements. Work is
+// The CPU bodies of PixelShuffle on NCHW tensors (arguments checked by
+// kernels/pixel_shuffle.cpp): a pure permutation of elements. Work is
 // split across threads by output channel plane (n, c) of the shuffled tensor
 // [N, C, H*r, W*r]; that plane is made of the r*r input planes
 // c*r*r .. c*r*r + r*r - 1 of image n, so each thread reads and writes its
@@ -7,17 +8,7 @@
 
 #include "kernels/dispatch.h"
 
-namespace armnet::kernels {
-
-Shape pixel_shuffle_shape(const Tensor& x, int factor) {
-  const char* op = "pixel_shuffle";
-  check(x.ndim() == 4, op, ": expected a 4-D NCHW input, got ", x.describe());
-  check(factor > 0, op, ": factor ", factor, " must be positive");
-  const std::int64_t block = static_cast<std::int64_t>(factor) * factor;
-  check(x.size(1) % block == 0, op, ": input ", x.describe(), " has ", x.size(1),
-        " channels, not divisible by factor*factor = ", block);
-  return {x.size(0), x.size(1) / block, x.size(2) * factor, x.size(3) * factor};
-}
+namespace armnet::kernels::cpu {
 
 // Copies between the unshuffled layout [N, C*r*r, H, W] and the shuffled one
 // [N, C, H*r, W*r]: forward when `to_shuffled`, else backward.
@@ -48,25 +39,17 @@ static void permute(const T* source, T* destination, const Shape& unshuffled, st
 }
 
 void pixel_shuffle_forward(const Tensor& x, Tensor& y, int factor) {
-  const char* op = "pixel_shuffle";
-  check_shape(op, "output", y, pixel_shuffle_shape(x, factor));
-  check_same_dtype_device(op, x, y);
-  require_cpu(op, {x});
-  dispatch_floating(op, x, [&](auto zero) {
+  dispatch_floating(x, [&](auto zero) {
     using T = decltype(zero);
     permute<T>(x.data<T>(), y.data<T>(), x.shape(), factor, true);
   });
 }
 
 void pixel_shuffle_backward(const Tensor& grad_y, Tensor& grad_x, int factor) {
-  const char* op = "pixel_shuffle_backward";
-  check_shape(op, "grad_output", grad_y, pixel_shuffle_shape(grad_x, factor));
-  check_same_dtype_device(op, grad_y, grad_x);
-  require_cpu(op, {grad_y});
-  dispatch_floating(op, grad_y, [&](auto zero) {
+  dispatch_floating(grad_y, [&](auto zero) {
     using T = decltype(zero);
     permute<T>(grad_y.data<T>(), grad_x.data<T>(), grad_x.shape(), factor, false);
   });
 }
 
-}  // namespace armnet::kernels
+}  // namespace armnet::kernels::cpu

@@ -1,4 +1,5 @@
-// CPU pooling on NCHW tensors. Every (n, c) pair owns one contiguous H x W
+// The CPU bodies of pooling on NCHW tensors (arguments checked by
+// kernels/pooling.cpp). Every (n, c) pair owns one contiguous H x W
 // input plane and one output plane (or one output value for the global
 // average), so work is split across threads by plane with OpenMP and no two
 // threads ever write the same element, even in the max-pool backward pass,
@@ -14,30 +15,7 @@
 
 #include "kernels/dispatch.h"
 
-namespace armnet::kernels {
-
-MaxPool2dGeometry max_pool2d_geometry(const Tensor& x, int kernel, int stride, int padding) {
-  const char* op = "max_pool2d";
-  check_floating(op, x);
-  check(x.ndim() == 4, op, ": expected a 4-D NCHW input, got ", x.describe());
-  check(kernel > 0 && stride > 0, op, ": kernel ", kernel, " and stride ", stride, " must be positive");
-  check(padding >= 0 && padding <= kernel / 2, op, ": padding ", padding,
-        " must be between 0 and half the kernel size ", kernel,
-        " (pad should be at most half of effective kernel size, as PyTorch)");
-  MaxPool2dGeometry g{};
-  g.batch = x.size(0);
-  g.channels = x.size(1);
-  g.in_h = x.size(2);
-  g.in_w = x.size(3);
-  g.kernel = kernel;
-  g.stride = stride;
-  g.padding = padding;
-  check(g.in_h > 0 && g.in_w > 0 && g.in_h + 2 * g.padding >= g.kernel && g.in_w + 2 * g.padding >= g.kernel, op,
-        ": kernel ", kernel, " with padding ", padding, " does not fit the input ", x.describe());
-  g.out_h = (g.in_h + 2 * g.padding - g.kernel) / g.stride + 1;
-  g.out_w = (g.in_w + 2 * g.padding - g.kernel) / g.stride + 1;
-  return g;
-}
+namespace armnet::kernels::cpu {
 
 // The maxima of one plane without their positions (evaluation), in two
 // passes per output row: the column maxima over the window's rows into
@@ -72,15 +50,9 @@ static void max_pool_plane_values(const T* in, T* out, T* column_max, const MaxP
 }
 
 void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const MaxPool2dGeometry& g) {
-  const char* op = "max_pool2d";
-  const Shape out_shape{g.batch, g.channels, g.out_h, g.out_w};
-  check_shape(op, "input", x, {g.batch, g.channels, g.in_h, g.in_w});
-  check_shape(op, "output", y, out_shape);
-  check_same_dtype_device(op, x, y);
-  require_cpu(op, {x});
   const std::int64_t planes = g.batch * g.channels;
   if (!indices.defined()) {
-    dispatch_floating(op, x, [&](auto zero) {
+    dispatch_floating(x, [&](auto zero) {
       using T = decltype(zero);
       const T* px = x.data<T>();
       T* py = y.data<T>();
@@ -94,10 +66,7 @@ void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const MaxPo
     });
     return;
   }
-  check_shape(op, "indices", indices, out_shape);
-  check(indices.dtype() == DType::Int64, op, ": indices ", indices.describe(), " must be int64");
-  require_cpu(op, {indices});
-  dispatch_floating(op, x, [&](auto zero) {
+  dispatch_floating(x, [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();
     T* py = y.data<T>();
@@ -134,15 +103,7 @@ void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const MaxPo
 }
 
 void max_pool2d_backward(const Tensor& grad_y, const Tensor& indices, Tensor& grad_x, const MaxPool2dGeometry& g) {
-  const char* op = "max_pool2d_backward";
-  const Shape out_shape{g.batch, g.channels, g.out_h, g.out_w};
-  check_shape(op, "grad_output", grad_y, out_shape);
-  check_shape(op, "indices", indices, out_shape);
-  check_shape(op, "grad_input", grad_x, {g.batch, g.channels, g.in_h, g.in_w});
-  check_same_dtype_device(op, grad_y, grad_x);
-  check(indices.dtype() == DType::Int64, op, ": indices ", indices.describe(), " must be int64");
-  require_cpu(op, {grad_y, indices});
-  dispatch_floating(op, grad_y, [&](auto zero) {
+  dispatch_floating(grad_y, [&](auto zero) {
     using T = decltype(zero);
     const T* pgrad_y = grad_y.data<T>();
     const std::int64_t* pindices = indices.data<std::int64_t>();
@@ -161,13 +122,7 @@ void max_pool2d_backward(const Tensor& grad_y, const Tensor& indices, Tensor& gr
 }
 
 void global_avg_pool2d_forward(const Tensor& x, Tensor& y) {
-  const char* op = "global_avg_pool2d";
-  check(x.ndim() == 4, op, ": expected a 4-D NCHW input, got ", x.describe());
-  check(x.size(2) * x.size(3) > 0, op, ": input ", x.describe(), " has an empty plane");
-  check_shape(op, "output", y, {x.size(0), x.size(1)});
-  check_same_dtype_device(op, x, y);
-  require_cpu(op, {x});
-  dispatch_floating(op, x, [&](auto zero) {
+  dispatch_floating(x, [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();
     T* py = y.data<T>();
@@ -182,12 +137,7 @@ void global_avg_pool2d_forward(const Tensor& x, Tensor& y) {
 }
 
 void global_avg_pool2d_backward(const Tensor& grad_y, Tensor& grad_x) {
-  const char* op = "global_avg_pool2d_backward";
-  check(grad_x.ndim() == 4, op, ": expected a 4-D NCHW grad_input, got ", grad_x.describe());
-  check_shape(op, "grad_output", grad_y, {grad_x.size(0), grad_x.size(1)});
-  check_same_dtype_device(op, grad_y, grad_x);
-  require_cpu(op, {grad_y});
-  dispatch_floating(op, grad_y, [&](auto zero) {
+  dispatch_floating(grad_y, [&](auto zero) {
     using T = decltype(zero);
     const T* pgrad_y = grad_y.data<T>();
     T* pgrad_x = grad_x.data<T>();
@@ -200,4 +150,4 @@ void global_avg_pool2d_backward(const Tensor& grad_y, Tensor& grad_x) {
   });
 }
 
-}  // namespace armnet::kernels
+}  // namespace armnet::kernels::cpu
