@@ -7,6 +7,9 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <string>
+
+#include "tensor/device.h"
 
 namespace armnet::apps {
 
@@ -25,5 +28,10 @@ CLI::Validator unsigned_integer();  // decimal digits only, at most 2^64-1
 CLI::Validator finite_number();     // a finite decimal number
 // --max_image_pixels on the commands that decode images.
 void add_max_image_pixels_option(CLI::App& command, std::int64_t& max_image_pixels);
+// --device cpu|cuda on the commands that run the model.
+void add_device_option(CLI::App& command, std::string& device);
+// The device a --device value names, refused in one clear line when it
+// cannot be used here (a build without CUDA, no usable GPU: the reason).
+Device device_from_flag(const std::string& device);
 
 }  // namespace armnet::apps

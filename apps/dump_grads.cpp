@@ -30,6 +30,7 @@ struct DumpGradsOptions {
   int calibrate = 0;
   int image_size = 0;  // 0: the input's height
   std::string dtype = "f32";
+  std::string device = "cpu";
 };
 
 const Tensor& find_tensor(const NamedTensors& tensors, const std::string& name, const std::string& path) {
@@ -61,9 +62,11 @@ void dump_grads(const DumpGradsOptions& options) {
   // Convert first, then load: loading converts the file's tensors to the
   // model's dtype, so float64 weights reach a float64 model unrounded.
   const DType dtype = options.dtype == "f64" ? DType::Float64 : DType::Float32;
+  const Device device = device_from_flag(options.device);
   model->to(dtype);
+  model->to(device);
   load_state_dict(*model, read_safetensors(options.weights), /*strict=*/true);
-  const Tensor images = file_images.to(dtype);
+  const Tensor images = file_images.to(dtype).to(device);
 
   // Calibration: training-mode passes without gradients, which move the
   // BatchNorm running statistics towards the batch's (as training does).
@@ -74,7 +77,7 @@ void dump_grads(const DumpGradsOptions& options) {
   }
   model->train(!options.eval);
   const Tensor logits = model->forward(images);
-  const Tensor loss = cross_entropy(logits, target);
+  const Tensor loss = cross_entropy(logits, target.to(device));
   loss.backward();
 
   NamedTensors out = {{"logits", logits.detach()}, {"loss", loss.detach()}};
@@ -120,6 +123,7 @@ void add_dump_grads_command(CLI::App& app) {
   command->add_option("--dtype", options->dtype, "f32 or f64")
       ->check(CLI::IsMember({"f32", "f64"}))
       ->capture_default_str();
+  add_device_option(*command, options->device);
   command->callback([options] { dump_grads(*options); });
 }
 

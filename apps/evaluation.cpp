@@ -19,12 +19,13 @@ Evaluation evaluate(Classifier& model, Loader& loader, std::int64_t epoch, const
   if (!progress_label.empty()) progress = std::make_unique<ProgressBar>(progress_label, loader.batches_per_epoch());
   double loss_sum = 0.0;
   std::int64_t images = 0;
+  const Device device = model.device();
   loader.start_epoch(epoch);
   Batch batch;
   while (loader.next(batch)) {
-    const Tensor logits = model.forward(batch.images);
-    loss_sum += cross_entropy(logits, batch.labels).item();
-    result.confusion.add_batch(logits, batch.labels);
+    const Tensor logits = model.forward(batch.images.to(device));
+    loss_sum += cross_entropy(logits, batch.labels.to(device)).item();
+    result.confusion.add_batch(logits.to(Device::CPU), batch.labels);
     ++result.batches;
     images += batch.labels.numel();
     if (progress) progress->update(batch.index + 1, images, loss_sum / static_cast<double>(result.batches));

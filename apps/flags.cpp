@@ -44,4 +44,16 @@ void add_max_image_pixels_option(CLI::App& command, std::int64_t& max_image_pixe
       ->capture_default_str();
 }
 
+void add_device_option(CLI::App& command, std::string& device) {
+  command.add_option("--device", device, "cpu or cuda (a GPU)")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
+}
+
+Device device_from_flag(const std::string& device) {
+  if (device == "cpu") return Device::CPU;
+  check(device == "cuda", "--device \"", printable(device), "\": expected cpu or cuda");
+  if (!cuda_built()) throw Error("--device cuda: this armnet was built without CUDA (no nvcc at build time)");
+  if (!cuda_available()) throw Error(str_cat("--device cuda: ", cuda_unavailable_reason()));
+  return Device::CUDA;
+}
+
 }  // namespace armnet::apps

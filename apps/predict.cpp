@@ -24,6 +24,7 @@ struct PredictArguments {
   bool as_batch = false;
   int image_size = 0;
   std::int64_t max_image_pixels = limits::kDefaultImagePixels;
+  std::string device = "cpu";
 };
 
 // The images as one normalised float32 batch [N, 3, S, S] (the test pipeline:
@@ -42,7 +43,7 @@ Tensor load_images(const std::vector<std::string>& paths, int size, std::int64_t
 
 // Softmax of each row of float logits [N, C], in double.
 std::vector<std::vector<double>> probabilities(const Tensor& logits) {
-  const Tensor values = logits.to(DType::Float64);
+  const Tensor values = logits.to(Device::CPU).to(DType::Float64);
   const std::int64_t rows = values.size(0), classes = values.size(1);
   std::vector<std::vector<double>> out(rows, std::vector<double>(classes));
   for (std::int64_t r = 0; r < rows; ++r) {
@@ -58,7 +59,9 @@ std::vector<std::vector<double>> probabilities(const Tensor& logits) {
 
 void run_predict(const PredictArguments& arguments) {
   const Checkpoint checkpoint = read_checkpoint(arguments.checkpoint);
+  const Device device = device_from_flag(arguments.device);
   std::shared_ptr<Classifier> model = model_from_checkpoint(checkpoint, arguments.image_size);
+  model->to(device);
   check(model->options().num_classes == kRafNumClasses, checkpoint.path, ": the model has ",
         model->options().num_classes, " classes, not RAF-DB's ", kRafNumClasses);
   model->eval();
@@ -68,10 +71,11 @@ void run_predict(const PredictArguments& arguments) {
   // on the others listed; --as_batch runs them together as `armnet test` does.
   std::vector<std::vector<double>> results;
   if (arguments.as_batch) {
-    results = probabilities(model->forward(load_images(arguments.images, size, arguments.max_image_pixels)));
+    results = probabilities(model->forward(load_images(arguments.images, size, arguments.max_image_pixels).to(device)));
   } else {
     for (const std::string& path : arguments.images) {
-      results.push_back(probabilities(model->forward(load_images({path}, size, arguments.max_image_pixels)))[0]);
+      results.push_back(
+          probabilities(model->forward(load_images({path}, size, arguments.max_image_pixels).to(device)))[0]);
     }
   }
   nlohmann::ordered_json json = nlohmann::ordered_json::array();
@@ -107,6 +111,7 @@ void add_predict_command(CLI::App& app) {
                       "Input size for checkpoints that do not record it (default 224)")
       ->check(CLI::Range(1, limits::kModelImageSize));
   add_max_image_pixels_option(*command, arguments->max_image_pixels);
+  add_device_option(*command, arguments->device);
   command->callback([arguments] { run_predict(*arguments); });
 }
 

@@ -31,6 +31,7 @@ struct TestArguments {
   bool batch_sweep = false;
   std::uint64_t seed = 0;  // of the shuffled orders of --batch_sweep
   std::int64_t max_image_pixels = limits::kDefaultImagePixels;
+  std::string device = "cpu";
 };
 
 std::vector<std::string> short_names() { return {kRafShortNames.begin(), kRafShortNames.end()}; }
@@ -67,7 +68,9 @@ void print_batch_sweep(Classifier& model, const std::vector<LabeledImage>& image
 
 void run_test(const TestArguments& arguments) {
   const Checkpoint checkpoint = read_checkpoint(arguments.checkpoint);
+  const Device device = device_from_flag(arguments.device);
   std::shared_ptr<Classifier> model = model_from_checkpoint(checkpoint, arguments.image_size);
+  model->to(device);
   const RafDataset data = read_raf_db(arguments.raf_path);
   check(!data.test.empty(), arguments.raf_path, ": the label list has no test images");
   const ModelOptions& options = model->options();
@@ -127,6 +130,7 @@ void add_test_command(CLI::App& app) {
       ->check(unsigned_integer())
       ->capture_default_str();
   add_max_image_pixels_option(*command, arguments->max_image_pixels);
+  add_device_option(*command, arguments->device);
   command->callback([arguments] { run_test(*arguments); });
 }
 

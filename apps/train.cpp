@@ -64,14 +64,6 @@ class StopRequestHandler {
 
 // ---- checks and setup -----------------------------------------------------------
 
-void check_device(const TrainOptions& options) {
-  if (options.device == "cuda") {
-    check(cuda_built(), "--device cuda: this armnet was built without CUDA (no nvcc at build time)");
-    check(cuda_available(), "--device cuda: no usable GPU (", cuda_unavailable_reason(), ")");
-    throw Error("--device cuda: training on the GPU is not available yet (the CUDA op kernels are a later issue); "
-                "use --device cpu");
-  }
-}
 
 // Creates the output directory and proves it writable before hours of work.
 void prepare_output_directory(const std::string& out) {
@@ -179,9 +171,10 @@ int run_training(const TrainOptions& given, const std::string& resume_dir, bool 
   state.options.max_image_pixels = given.max_image_pixels;
   const TrainOptions& options = state.options;
   check_train_options(options);
-  check_device(options);
+  const Device device = device_from_flag(options.device);
   // The model first: a bad architecture, size or drop rate is refused before any other work.
   std::shared_ptr<Classifier> model = make_model(model_options(options));
+  model->to(device);  // before anything is loaded: weights and optimizer state go where the parameters are
   Optimizer optimizer(model->named_parameters(), optimizer_options(options));
   prepare_output_directory(options.out);
   const RafDataset data = read_raf_db(options.raf_path);
@@ -291,8 +284,9 @@ int run_training(const TrainOptions& given, const std::string& resume_dir, bool 
     train_loader.start_epoch(epoch, state.batches_done);
     Batch batch;
     while (train_loader.next(batch)) {
-      const Tensor logits = model->forward(batch.images);
-      const Tensor loss = cross_entropy(logits, batch.labels);
+      // On a GPU the batch is uploaded from its pinned buffer asynchronously.
+      const Tensor logits = model->forward(batch.images.to(device));
+      const Tensor loss = cross_entropy(logits, batch.labels.to(device));
       const double loss_value = loss.item();
       if (!std::isfinite(loss_value)) {
         progress.finish();
@@ -305,7 +299,7 @@ int run_training(const TrainOptions& given, const std::string& resume_dir, bool 
       optimizer.zero_grad();
       state.batches_done = batch.index + 1;
       state.partial_loss_sum += loss_value;
-      state.partial_correct += correct_predictions(logits, batch.labels, num_classes);
+      state.partial_correct += correct_predictions(logits.detach().to(Device::CPU), batch.labels, num_classes);
       state.partial_seen += batch.labels.numel();
       images_here += batch.labels.numel();
       progress.update(state.batches_done, images_here, state.partial_loss_sum / static_cast<double>(state.batches_done));
@@ -407,7 +401,7 @@ void add_train_command(CLI::App& app) {
       ->check(unsigned_integer())
       ->capture_default_str();
   command->add_option("--out", o.out, "Directory for checkpoints, metrics.csv and curves.png")->capture_default_str();
-  command->add_option("--device", o.device, "cpu or cuda")->capture_default_str();
+  add_device_option(*command, o.device);
   command->add_option("--resume", arguments->resume, "Continue the run in this directory exactly where it stopped");
   command->add_flag("--skip_bad", o.skip_bad, "Skip undecodable images with a warning instead of stopping");
   add_max_image_pixels_option(*command, o.max_image_pixels);

@@ -54,6 +54,11 @@ void Module::train(bool training) {
   for (auto& [name, child] : children_) child->train(training);
 }
 
+Device Module::device() const {
+  const NamedTensors parameters = named_parameters();
+  return parameters.empty() ? Device::CPU : parameters.front().second.device();
+}
+
 void Module::to(Device device) {
   for (auto& [name, tensor] : parameters_) {
     if (tensor.device() == device) continue;

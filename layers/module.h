@@ -38,6 +38,8 @@ class Module {
   // Converts every parameter and buffer of floating dtype to `dtype` in place
   // (int64 counters stay int64); parameters stay leaves that require grad.
   void to(DType dtype);
+  // The device of the module's first parameter (CPU for a module without any).
+  Device device() const;
   // Moves every parameter and buffer to `device` in place, keeping dtypes;
   // parameters stay leaves that require grad, and every handle (an
   // optimizer's, a layer's) sees the move.

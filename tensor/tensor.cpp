@@ -115,11 +115,8 @@ Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device device
 
 Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
   Tensor tensor = empty(shape, dtype, device);
-  if (device == Device::CPU) {
-    std::memset(tensor.data_ptr(), 0, tensor.nbytes());
-    return tensor;
-  }
-  return full(shape, 0.0, dtype, device);
+  device_fill_zero(tensor.data_ptr(), device, tensor.nbytes());  // on a GPU: queued, no host round trip
+  return tensor;
 }
 
 Tensor Tensor::ones(const Shape& shape, DType dtype, Device device) { return full(shape, 1.0, dtype, device); }
@@ -157,9 +154,13 @@ Tensor Tensor::detach() const {
 }
 
 void Tensor::copy_from(const Tensor& source) {
-  check(source.shape() == shape(), "copy_from: source ", source.describe(), " into ", describe());
+  check(source.shape() == shape(), "copy_from: source ", source, " into ", *this);
   if (source.dtype() == dtype()) {
-    device_copy(data_ptr(), device(), source.data_ptr(), source.device(), nbytes());
+    // A pinned host source is copied to a GPU asynchronously: its storage is
+    // held until the copy has completed (the loader recycles pinned batches).
+    std::shared_ptr<const void> keep_alive;
+    if (source.impl().storage->pinned() && device() != Device::CPU) keep_alive = source.impl().storage;
+    device_copy(data_ptr(), device(), source.data_ptr(), source.device(), nbytes(), std::move(keep_alive));
     return;
   }
   // Different dtypes: convert on the host.

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <stdexcept>
 
@@ -164,7 +165,12 @@ std::string png_bytes(const Image& image) {
   return bytes;
 }
 
-fs::path fixture_path(const std::string& name) { return fs::path(__FILE__).parent_path() / "data" / name; }
+fs::path tests_directory() {
+  if (const char* source = std::getenv("ARMNET_SOURCE_DIR")) return fs::path(source) / "tests";
+  return fs::path(__FILE__).parent_path();
+}
+
+fs::path fixture_path(const std::string& name) { return tests_directory() / "data" / name; }
 
 // ---- samples --------------------------------------------------------------------
 

@@ -86,6 +86,10 @@ Image smooth_image(int width, int height, std::uint64_t seed);
 std::string jpeg_bytes(const Image& image);
 std::string png_bytes(const Image& image);
 
+// The tests/ folder of the source tree: $ARMNET_SOURCE_DIR/tests when set
+// (a bundle of test programs run on another machine, tools/gpu_check.sh),
+// else where this file was compiled.
+std::filesystem::path tests_directory();
 // tests/data/NAME, the committed fixtures.
 std::filesystem::path fixture_path(const std::string& name);
 
