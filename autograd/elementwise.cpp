@@ -1,5 +1,5 @@
-// add, mul, relu, sum, mean: the elementwise ops and reductions of the
-// residual connections and of the ARM head (xmean + alpha * global).
+// add, mul, relu, add_relu, sum, mean: the elementwise ops and reductions of
+// the residual connections and of the ARM head (xmean + alpha * global).
 #include <algorithm>
 
 #include "autograd/functional.h"
@@ -55,6 +55,20 @@ Tensor relu(const Tensor& x) {
     Tensor grad_x = Tensor::empty_like(grad);
     kernels::relu_backward(saved_y, grad, grad_x);
     return std::vector<Tensor>{grad_x};
+  });
+}
+
+Tensor add_relu(const Tensor& a, const Tensor& b) {
+  check_same_dtype_device("add_relu", a, b);
+  check(a.shape() == b.shape(), "add_relu: shapes ", shape_text(a.shape()), " and ", shape_text(b.shape()),
+        " differ (add_relu does not broadcast)");
+  Tensor y = Tensor::empty_like(a);
+  kernels::add_relu_forward(a, b, y);
+  Tensor saved_y = y.detach();
+  return autograd::record("add_relu", y, {a, b}, [saved_y](const Tensor& grad) {
+    Tensor grad_input = Tensor::empty_like(grad);
+    kernels::add_relu_backward(saved_y, grad, grad_input);
+    return std::vector<Tensor>{grad_input, grad_input};
   });
 }
 

@@ -24,6 +24,9 @@ namespace armnet {
 Tensor add(const Tensor& a, const Tensor& b);  // broadcasting, as PyTorch
 Tensor mul(const Tensor& a, const Tensor& b);  // broadcasting, as PyTorch
 Tensor relu(const Tensor& x);
+// relu(add(a, b)) in one pass (a residual connection): a and b of one shape,
+// no broadcasting. The gradient of both inputs is the same tensor.
+Tensor add_relu(const Tensor& a, const Tensor& b);
 // Sum / mean over `axes` (negative counts from the end; empty = all axes).
 Tensor sum(const Tensor& x, std::vector<int> axes = {}, bool keepdim = false);
 Tensor mean(const Tensor& x, std::vector<int> axes = {}, bool keepdim = false);

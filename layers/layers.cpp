@@ -4,6 +4,7 @@
 #include <string>
 
 #include "autograd/functional.h"
+#include "kernels/convert.h"
 
 namespace armnet {
 
@@ -43,11 +44,7 @@ BatchNorm2d::BatchNorm2d(int channels, double eps, double momentum) : eps_(eps),
 }
 
 Tensor BatchNorm2d::forward(const Tensor& x) {
-  if (is_training()) {
-    // A host round trip of one number, so that it works on any device.
-    const double count = num_batches_tracked_.item() + 1.0;
-    num_batches_tracked_.copy_from(Tensor::scalar(count, DType::Int64));
-  }
+  if (is_training()) kernels::increment(num_batches_tracked_);  // on the GPU: no host round trip
   return batch_norm2d(x, weight_, bias_, running_mean_, running_var_, is_training(), momentum_, eps_);
 }
 

@@ -68,7 +68,7 @@ class BasicBlock : public Module {
     Tensor out = relu(bn1_->forward(conv1_->forward(x)));
     out = bn2_->forward(conv2_->forward(out));
     const Tensor shortcut = downsample_ ? downsample_->forward(x) : x;
-    return relu(add(out, shortcut));
+    return add_relu(out, shortcut);
   }
 
  private:

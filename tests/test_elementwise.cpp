@@ -1,4 +1,5 @@
-// add, mul (broadcasting), relu, sum, mean: exact values and gradient checks.
+// add, mul (broadcasting), relu, add_relu, sum, mean: exact values and
+// gradient checks.
 #define BOOST_TEST_MODULE elementwise
 #include <boost/test/unit_test.hpp>
 
@@ -61,4 +62,46 @@ BOOST_AUTO_TEST_CASE(gradcheck_reductions) {
                          seed + 1);
   expect_gradients_match("sum over -1, -2", [](auto& in) { return sum(in[0], {-1, -2}); }, {x}, seed + 2);
   expect_gradients_match("mean of all", [](auto& in) { return mean(in[0]); }, {x}, seed + 3);
+}
+
+BOOST_AUTO_TEST_CASE(add_relu_values_and_refusals) {
+  Tensor a = Tensor::from_vector({-3, -1, 0, 1, 2.5, -0.5}, {2, 3});
+  Tensor b = Tensor::from_vector({1, 1, 0, -1, 0.5, 0.25}, {2, 3});
+  expect_values(add_relu(a, b), {0, 0, 0, 0, 3, 0}, 0.0, "add_relu");
+  BOOST_TEST(throws_error_containing([&] { add_relu(a, Tensor::zeros({3})); },
+                                     {"add_relu", "[2, 3]", "[3]", "does not broadcast"}));
+  BOOST_TEST(throws_error_containing([&] { add_relu(a, Tensor::zeros({2, 3}, DType::Float64)); },
+                                     {"add_relu", "differ in dtype or device"}));
+}
+
+// The fused op is relu(add(a, b)) exactly: the same output and the same
+// gradients, bit for bit, in float32 and float64, through a shared input
+// (the identity shortcut of a BasicBlock feeds both the block and the add).
+BOOST_AUTO_TEST_CASE(add_relu_equals_relu_of_add) {
+  const auto seed = fresh_seed("add_relu_equals_relu_of_add");
+  for (DType dtype : {DType::Float32, DType::Float64}) {
+    Generator generator(seed);
+    const Tensor a_values = randn({3, 5, 7, 2}, generator, dtype), b_values = randn({3, 5, 7, 2}, generator, dtype);
+    const Tensor upstream = randn({3, 5, 7, 2}, generator, dtype);
+    auto run = [&](bool fused) {
+      Tensor a = a_values.clone().requires_grad_(), b = b_values.clone().requires_grad_();
+      Tensor shared = mul(a, b);  // reaches the output twice: through the add and through the outer mul
+      Tensor y = fused ? add_relu(shared, a) : relu(add(shared, a));
+      mul(y, shared).backward(upstream);
+      return std::vector<Tensor>{y.detach(), a.grad(), b.grad()};
+    };
+    const std::vector<Tensor> fused = run(true), unfused = run(false);
+    for (std::size_t i = 0; i < fused.size(); ++i)
+      BOOST_TEST(fused[i].to_vector() == unfused[i].to_vector(), boost::test_tools::per_element());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(gradcheck_add_relu) {
+  const auto seed = fresh_seed("gradcheck_add_relu");
+  Generator generator(seed);
+  auto fused = [](const std::vector<Tensor>& in) { return add_relu(in[0], in[1]); };
+  expect_gradients_match("add_relu(a, b)", fused, {random_leaf({3, 5, 7}, generator), random_leaf({3, 5, 7}, generator)},
+                         seed);
+  auto one_input = [](const std::vector<Tensor>& in) { return add_relu(in[0], in[0]); };
+  expect_gradients_match("add_relu(a, a)", one_input, {random_leaf({2, 3, 5}, generator)}, seed + 1);
 }

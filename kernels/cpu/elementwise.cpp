@@ -1,38 +1,13 @@
 // The CPU bodies of the elementwise kernels (arguments checked by
 // kernels/elementwise.cpp). Same-shape work is one flat loop split across
 // threads by OpenMP; broadcasting maps each output index to its two input
-// offsets through per-axis strides that are 0 on broadcast axes.
+// offsets through per-axis strides that are 0 on broadcast axes
+// (broadcast_index, kernels/elementwise.h: the CUDA kernels' arithmetic too).
 #include "kernels/elementwise.h"
-
-#include <vector>
 
 #include "kernels/dispatch.h"
 
 namespace armnet::kernels::cpu {
-
-// Row-major strides of `shape` viewed inside `target` (aligned at the right),
-// 0 where `shape` is broadcast.
-static std::vector<std::int64_t> broadcast_strides(const Shape& shape, const Shape& target) {
-  std::vector<std::int64_t> strides(target.size(), 0);
-  std::int64_t stride = 1;
-  for (std::size_t k = 0; k < shape.size(); ++k) {
-    const std::size_t axis = shape.size() - 1 - k;
-    const std::size_t target_axis = target.size() - 1 - k;
-    strides[target_axis] = shape[axis] == 1 ? 0 : stride;
-    stride *= shape[axis];
-  }
-  return strides;
-}
-
-// Offset of flat index `i` of `shape` under `strides`.
-static std::int64_t broadcast_offset(std::int64_t i, const Shape& shape, const std::vector<std::int64_t>& strides) {
-  std::int64_t offset = 0;
-  for (std::size_t axis = shape.size(); axis-- > 0;) {
-    offset += (i % shape[axis]) * strides[axis];
-    i /= shape[axis];
-  }
-  return offset;
-}
 
 template <class T, class Combine>
 static void broadcast_binary(const Tensor& a, const Tensor& b, Tensor& out, Combine combine) {
@@ -45,12 +20,9 @@ static void broadcast_binary(const Tensor& a, const Tensor& b, Tensor& out, Comb
     for (std::int64_t i = 0; i < n; ++i) po[i] = combine(pa[i], pb[i]);
     return;
   }
-  const auto strides_a = broadcast_strides(a.shape(), out.shape());
-  const auto strides_b = broadcast_strides(b.shape(), out.shape());
-  const Shape& shape = out.shape();
+  const BroadcastIndex index = broadcast_index(a.shape(), b.shape(), out.shape());
 #pragma omp parallel for if (n > kParallelGrain)
-  for (std::int64_t i = 0; i < n; ++i)
-    po[i] = combine(pa[broadcast_offset(i, shape, strides_a)], pb[broadcast_offset(i, shape, strides_b)]);
+  for (std::int64_t i = 0; i < n; ++i) po[i] = combine(pa[offset_a(i, index)], pb[offset_b(i, index)]);
 }
 
 void add(const Tensor& a, const Tensor& b, Tensor& out) {
@@ -89,19 +61,23 @@ void scale(Tensor& y, double factor) {
   });
 }
 
-// Serial on purpose: each input element adds into one output element, and the
-// tensors reduced this way (the ARM head, broadcast gradients) are small.
-// Sums are accumulated in double for both dtypes.
+// Each output element sums its reduced elements in increasing order of x's
+// flat index, accumulating in double for both dtypes. The tensors reduced
+// this way (the ARM head, broadcast gradients, the loss) are small: large
+// ones are split over output elements.
 void sum_to(const Tensor& x, Tensor& out) {
   dispatch_floating(x, [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();
     T* po = out.data<T>();
-    std::vector<double> sums(static_cast<std::size_t>(out.numel()), 0.0);
-    const auto strides = broadcast_strides(out.shape(), x.shape());
-    const std::int64_t n = x.numel();
-    for (std::int64_t i = 0; i < n; ++i) sums[broadcast_offset(i, x.shape(), strides)] += px[i];
-    for (std::size_t i = 0; i < sums.size(); ++i) po[i] = static_cast<T>(sums[i]);
+    const SumToIndex index = sum_to_index(x.shape(), out.shape());
+    const std::int64_t outputs = out.numel();
+#pragma omp parallel for if (x.numel() > kParallelGrain && outputs > 1)
+    for (std::int64_t o = 0; o < outputs; ++o) {
+      double sum = 0.0;
+      for (std::int64_t r = 0; r < index.reduced_count; ++r) sum += px[sum_to_offset(o, r, index)];
+      po[o] = static_cast<T>(sum);
+    }
   });
 }
 
@@ -112,7 +88,7 @@ void relu_forward(const Tensor& x, Tensor& y) {
     T* py = y.data<T>();
     const std::int64_t n = x.numel();
 #pragma omp parallel for if (n > kParallelGrain)
-    for (std::int64_t i = 0; i < n; ++i) py[i] = px[i] > T(0) ? px[i] : T(0);
+    for (std::int64_t i = 0; i < n; ++i) py[i] = relu_value(px[i]);
   });
 }
 
@@ -123,13 +99,23 @@ void relu_backward(const Tensor& y, const Tensor& grad_y, Tensor& grad_x) {
     const T* pg = grad_y.data<T>();
     T* pgx = grad_x.data<T>();
     const std::int64_t n = y.numel();
-    // The gradient is loaded unconditionally so that the loop vectorises as
-    // a compare and a mask (a load under the condition would stay scalar).
+    // The gradient is loaded unconditionally (relu_gradient takes it by
+    // value) so that the loop vectorises as a compare and a mask (a load
+    // under the condition would stay scalar).
 #pragma omp parallel for if (n > kParallelGrain)
-    for (std::int64_t i = 0; i < n; ++i) {
-      const T g = pg[i];
-      pgx[i] = py[i] > T(0) ? g : T(0);
-    }
+    for (std::int64_t i = 0; i < n; ++i) pgx[i] = relu_gradient(py[i], pg[i]);
+  });
+}
+
+void add_relu_forward(const Tensor& a, const Tensor& b, Tensor& y) {
+  dispatch_floating(a, [&](auto zero) {
+    using T = decltype(zero);
+    const T* pa = a.data<T>();
+    const T* pb = b.data<T>();
+    T* py = y.data<T>();
+    const std::int64_t n = a.numel();
+#pragma omp parallel for if (n > kParallelGrain)
+    for (std::int64_t i = 0; i < n; ++i) py[i] = relu_value(pa[i] + pb[i]);
   });
 }
 
