@@ -1,6 +1,8 @@
 // The checked entries of BatchNorm: the one place its arguments are
 // validated (autograd/nn.cpp only allocates), then the body of the tensors'
-// device runs (kernels/cpu/batch_norm.cpp).
+// device runs (kernels/cpu/batch_norm.cpp, kernels/cuda/batch_norm.cu). Every
+// tensor is checked against x's dtype and device, so a CPU tensor given with
+// a CUDA x is refused naming both.
 #include "kernels/batch_norm.h"
 
 #include <utility>
@@ -41,8 +43,10 @@ void batch_norm_forward_training(const Tensor& x, const Tensor& weight, const Te
   const char* op = "batch_norm2d";
   check_forward(op, x, weight, bias, running_mean, running_var, eps, y, mean, invstd);
   check(x.size(0) * x.size(2) * x.size(3) > 1, op, ": training needs more than one value per channel, got input ", x);
-  // CUDA: dispatched here once kernels/cuda/batch_norm.cu exists
-  require_cpu(op, {x});
+  if constexpr (kWithCuda)
+    if (x.device() == Device::CUDA)
+      return cuda::batch_norm_forward_training(x, weight, bias, running_mean, running_var, momentum, eps, y, mean,
+                                               invstd);
   cpu::batch_norm_forward_training(x, weight, bias, running_mean, running_var, momentum, eps, y, mean, invstd);
 }
 
@@ -50,8 +54,9 @@ void batch_norm_forward_eval(const Tensor& x, const Tensor& weight, const Tensor
                              const Tensor& running_var, double eps, Tensor& y, Tensor& mean, Tensor& invstd) {
   const char* op = "batch_norm2d";
   check_forward(op, x, weight, bias, running_mean, running_var, eps, y, mean, invstd);
-  // CUDA: dispatched here once kernels/cuda/batch_norm.cu exists
-  require_cpu(op, {x});
+  if constexpr (kWithCuda)
+    if (x.device() == Device::CUDA)
+      return cuda::batch_norm_forward_eval(x, weight, bias, running_mean, running_var, eps, y, mean, invstd);
   cpu::batch_norm_forward_eval(x, weight, bias, running_mean, running_var, eps, y, mean, invstd);
 }
 
@@ -65,8 +70,9 @@ void batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& we
   check_shape(op, "grad_input", grad_x, x.shape());
   check_same_dtype_device(op, x, grad_y);
   check_same_dtype_device(op, x, grad_x);
-  // CUDA: dispatched here once kernels/cuda/batch_norm.cu exists
-  require_cpu(op, {x});
+  if constexpr (kWithCuda)
+    if (x.device() == Device::CUDA)
+      return cuda::batch_norm_backward(grad_y, x, weight, mean, invstd, training, grad_x, grad_weight, grad_bias);
   cpu::batch_norm_backward(grad_y, x, weight, mean, invstd, training, grad_x, grad_weight, grad_bias);
 }
 

@@ -6,6 +6,9 @@
 // (autograd/nn.cpp) and overwritten.
 #pragma once
 
+#include <cstdint>
+
+#include "kernels/host_device.h"
 #include "tensor/tensor.h"
 
 namespace armnet::kernels {
@@ -35,8 +38,8 @@ void batch_norm_forward_eval(const Tensor& x, const Tensor& weight, const Tensor
 void batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& weight, const Tensor& mean,
                          const Tensor& invstd, bool training, Tensor& grad_x, Tensor& grad_weight, Tensor& grad_bias);
 
-// The bodies behind these entry points (kernels/cpu/batch_norm.cpp;
-// kernels/cuda/batch_norm.cu to come): only the checked entries in
+// The bodies behind these entry points (kernels/cpu/batch_norm.cpp,
+// kernels/cuda/batch_norm.cu): only the checked entries in
 // kernels/batch_norm.cpp call them, after validating every argument.
 namespace cpu {
 void batch_norm_forward_training(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& running_mean,
@@ -47,5 +50,51 @@ void batch_norm_forward_eval(const Tensor& x, const Tensor& weight, const Tensor
 void batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& weight, const Tensor& mean,
                          const Tensor& invstd, bool training, Tensor& grad_x, Tensor& grad_weight, Tensor& grad_bias);
 }  // namespace cpu
+namespace cuda {
+void batch_norm_forward_training(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& running_mean,
+                                 Tensor& running_var, double momentum, double eps, Tensor& y, Tensor& mean,
+                                 Tensor& invstd);
+void batch_norm_forward_eval(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                             const Tensor& running_var, double eps, Tensor& y, Tensor& mean, Tensor& invstd);
+void batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& weight, const Tensor& mean,
+                         const Tensor& invstd, bool training, Tensor& grad_x, Tensor& grad_weight, Tensor& grad_bias);
+}  // namespace cuda
+
+// ---- Per-element arithmetic shared by the CUDA kernel and the CPU tests ----
+// (tests/test_index_math_norm_pool.cpp runs each over every element of
+// several shapes against the CPU kernel). Channel c of an NCHW tensor with
+// `plane` = H*W is the `batch` contiguous planes at (n*channels + c)*plane.
+
+// The flat index of the j-th element (0 <= j < batch*plane, image by image)
+// of channel c: the walk of the per-channel reductions.
+ARMNET_HOST_DEVICE inline std::int64_t batch_norm_channel_element(std::int64_t channels, std::int64_t plane,
+                                                                  std::int64_t c, std::int64_t j) {
+  return (j / plane * channels + c) * plane + j % plane;
+}
+
+// The channel of flat index i.
+ARMNET_HOST_DEVICE inline std::int64_t batch_norm_channel_of(std::int64_t channels, std::int64_t plane,
+                                                             std::int64_t i) {
+  return i / plane % channels;
+}
+
+// y = x * scale + shift: the normalisation and the affine map of a channel
+// folded into one, from its mean and invstd (in double, as the CPU kernel).
+struct BatchNormAffine {
+  double scale, shift;
+};
+ARMNET_HOST_DEVICE inline BatchNormAffine batch_norm_affine(double mean, double invstd, double weight, double bias) {
+  const double scale = invstd * weight;
+  return {scale, bias - mean * scale};
+}
+
+// grad_x of one element: weight * invstd * (grad_y - mean_grad - xhat * mean_grad_xhat)
+// with xhat = (x - mean) * invstd, where mean_grad and mean_grad_xhat are the
+// channel's means of grad_y and grad_y * xhat in training and 0 in evaluation.
+ARMNET_HOST_DEVICE inline double batch_norm_input_grad(double grad_y, double x, double weight, double mean,
+                                                       double invstd, double mean_grad, double mean_grad_xhat) {
+  const double xhat = (x - mean) * invstd;
+  return weight * invstd * (grad_y - mean_grad - xhat * mean_grad_xhat);
+}
 
 }  // namespace armnet::kernels

@@ -1,6 +1,6 @@
 // The checked entries of PixelShuffle: the output shape, and each direction
 // validating its tensors before the body of their device runs
-// (kernels/cpu/pixel_shuffle.cpp).
+// (kernels/cpu/pixel_shuffle.cpp, kernels/cuda/pixel_shuffle.cu).
 #include "kernels/pixel_shuffle.h"
 
 #include "kernels/dispatch.h"
@@ -22,8 +22,7 @@ void pixel_shuffle_forward(const Tensor& x, Tensor& y, int factor) {
   check_shape(op, "output", y, pixel_shuffle_shape(x, factor));
   check_same_dtype_device(op, x, y);
   check_floating(op, x);
-  // CUDA: dispatched here once kernels/cuda/pixel_shuffle.cu exists
-  require_cpu(op, {x});
+  if constexpr (kWithCuda) if (x.device() == Device::CUDA) return cuda::pixel_shuffle_forward(x, y, factor);
   cpu::pixel_shuffle_forward(x, y, factor);
 }
 
@@ -32,8 +31,8 @@ void pixel_shuffle_backward(const Tensor& grad_y, Tensor& grad_x, int factor) {
   check_shape(op, "grad_output", grad_y, pixel_shuffle_shape(grad_x, factor));
   check_same_dtype_device(op, grad_y, grad_x);
   check_floating(op, grad_y);
-  // CUDA: dispatched here once kernels/cuda/pixel_shuffle.cu exists
-  require_cpu(op, {grad_y});
+  if constexpr (kWithCuda)
+    if (grad_y.device() == Device::CUDA) return cuda::pixel_shuffle_backward(grad_y, grad_x, factor);
   cpu::pixel_shuffle_backward(grad_y, grad_x, factor);
 }
 

@@ -1,6 +1,6 @@
 // The checked entries of pooling: the max-pool geometry, and each pass
 // validating its tensors before the body of their device runs
-// (kernels/cpu/pooling.cpp).
+// (kernels/cpu/pooling.cpp, kernels/cuda/pooling.cu).
 #include "kernels/pooling.h"
 
 #include "kernels/dispatch.h"
@@ -30,10 +30,12 @@ MaxPool2dGeometry max_pool2d_geometry(const Tensor& x, int kernel, int stride, i
   return g;
 }
 
-// The positions of the maxima: int64, shaped like the output.
-static void check_indices(const char* op, const Tensor& indices, const Shape& out_shape) {
+// The positions of the maxima: int64, shaped like the output, on the device
+// of `values` (the op's input or grad_output).
+static void check_indices(const char* op, const Tensor& indices, const Shape& out_shape, const Tensor& values) {
   check_shape(op, "indices", indices, out_shape);
   check(indices.dtype() == DType::Int64, op, ": indices ", indices, " must be int64");
+  check(indices.device() == values.device(), op, ": indices ", indices, " and ", values, " are on different devices");
 }
 
 void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const MaxPool2dGeometry& g) {
@@ -42,22 +44,21 @@ void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const MaxPo
   check_shape(op, "input", x, {g.batch, g.channels, g.in_h, g.in_w});
   check_shape(op, "output", y, out_shape);
   check_same_dtype_device(op, x, y);
-  if (indices.defined()) check_indices(op, indices, out_shape);
+  if (indices.defined()) check_indices(op, indices, out_shape, x);
   check_floating(op, x);
-  // CUDA: dispatched here once kernels/cuda/pooling.cu exists
-  require_cpu(op, {x, indices});
+  if constexpr (kWithCuda) if (x.device() == Device::CUDA) return cuda::max_pool2d_forward(x, y, indices, g);
   cpu::max_pool2d_forward(x, y, indices, g);
 }
 
 void max_pool2d_backward(const Tensor& grad_y, const Tensor& indices, Tensor& grad_x, const MaxPool2dGeometry& g) {
   const char* op = "max_pool2d_backward";
   check_shape(op, "grad_output", grad_y, {g.batch, g.channels, g.out_h, g.out_w});
-  check_indices(op, indices, grad_y.shape());
+  check_indices(op, indices, grad_y.shape(), grad_y);
   check_shape(op, "grad_input", grad_x, {g.batch, g.channels, g.in_h, g.in_w});
   check_same_dtype_device(op, grad_y, grad_x);
   check_floating(op, grad_y);
-  // CUDA: dispatched here once kernels/cuda/pooling.cu exists
-  require_cpu(op, {grad_y, indices});
+  if constexpr (kWithCuda)
+    if (grad_y.device() == Device::CUDA) return cuda::max_pool2d_backward(grad_y, indices, grad_x, g);
   cpu::max_pool2d_backward(grad_y, indices, grad_x, g);
 }
 
@@ -68,8 +69,7 @@ void global_avg_pool2d_forward(const Tensor& x, Tensor& y) {
   check_shape(op, "output", y, {x.size(0), x.size(1)});
   check_same_dtype_device(op, x, y);
   check_floating(op, x);
-  // CUDA: dispatched here once kernels/cuda/pooling.cu exists
-  require_cpu(op, {x});
+  if constexpr (kWithCuda) if (x.device() == Device::CUDA) return cuda::global_avg_pool2d_forward(x, y);
   cpu::global_avg_pool2d_forward(x, y);
 }
 
@@ -79,8 +79,8 @@ void global_avg_pool2d_backward(const Tensor& grad_y, Tensor& grad_x) {
   check_shape(op, "grad_output", grad_y, {grad_x.size(0), grad_x.size(1)});
   check_same_dtype_device(op, grad_y, grad_x);
   check_floating(op, grad_y);
-  // CUDA: dispatched here once kernels/cuda/pooling.cu exists
-  require_cpu(op, {grad_y});
+  if constexpr (kWithCuda)
+    if (grad_y.device() == Device::CUDA) return cuda::global_avg_pool2d_backward(grad_y, grad_x);
   cpu::global_avg_pool2d_backward(grad_y, grad_x);
 }
 

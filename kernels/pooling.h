@@ -7,6 +7,8 @@
 
 #include <cstdint>
 
+#include "kernels/conv2d.h"  // covering_outputs
+#include "kernels/host_device.h"
 #include "tensor/tensor.h"
 
 namespace armnet::kernels {
@@ -37,14 +39,83 @@ void global_avg_pool2d_forward(const Tensor& x, Tensor& y);
 // grad_x [N, C, H, W] = grad_y [N, C] / (H * W), spread over each plane.
 void global_avg_pool2d_backward(const Tensor& grad_y, Tensor& grad_x);
 
-// The bodies behind these entry points (kernels/cpu/pooling.cpp;
-// kernels/cuda/pooling.cu to come): only the checked entries in
-// kernels/pooling.cpp call them, after validating every argument.
+// The bodies behind these entry points (kernels/cpu/pooling.cpp,
+// kernels/cuda/pooling.cu): only the checked entries in kernels/pooling.cpp
+// call them, after validating every argument.
 namespace cpu {
 void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const MaxPool2dGeometry& g);
 void max_pool2d_backward(const Tensor& grad_y, const Tensor& indices, Tensor& grad_x, const MaxPool2dGeometry& g);
 void global_avg_pool2d_forward(const Tensor& x, Tensor& y);
 void global_avg_pool2d_backward(const Tensor& grad_y, Tensor& grad_x);
 }  // namespace cpu
+namespace cuda {
+void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const MaxPool2dGeometry& g);
+void max_pool2d_backward(const Tensor& grad_y, const Tensor& indices, Tensor& grad_x, const MaxPool2dGeometry& g);
+void global_avg_pool2d_forward(const Tensor& x, Tensor& y);
+void global_avg_pool2d_backward(const Tensor& grad_y, Tensor& grad_x);
+}  // namespace cuda
+
+// ---- Per-element arithmetic shared by the CUDA kernel and the CPU tests ----
+// (tests/test_index_math_norm_pool.cpp runs each over every index of several
+// geometries against the CPU kernels). Positions are h * in_w + w inside one
+// input plane; ranges are half-open [begin, end).
+
+// The part of output (oh, ow)'s window inside the input plane: rows
+// [h_begin, h_end), columns [w_begin, w_end); the padding outside is
+// -infinity, so it never holds a maximum. Never empty: padding <= kernel / 2
+// and the geometry's floor output size keep every window on the input.
+struct PoolWindow {
+  std::int64_t h_begin, h_end, w_begin, w_end;
+};
+ARMNET_HOST_DEVICE inline PoolWindow max_pool_window(const MaxPool2dGeometry& g, std::int64_t oh, std::int64_t ow) {
+  const std::int64_t top = oh * g.stride - g.padding, left = ow * g.stride - g.padding;
+  return {top < 0 ? 0 : top, top + g.kernel < g.in_h ? top + g.kernel : g.in_h,
+          left < 0 ? 0 : left, left + g.kernel < g.in_w ? left + g.kernel : g.in_w};
+}
+
+// The maximum of output (oh, ow)'s window in `plane` (one H x W input plane)
+// and its position, with the CPU kernel's rules: row-major window order, a
+// strictly greater value replaces (so the first maximum wins a tie), and
+// every NaN replaces (NaN propagates; the last NaN's position is kept).
+// Starting from the window's first element gives the CPU's result, which
+// starts from -infinity at that position.
+template <class T>
+struct MaxPoolArgmax {
+  T value;
+  std::int64_t position;
+};
+template <class T>
+ARMNET_HOST_DEVICE inline MaxPoolArgmax<T> max_pool_argmax(const T* plane, const MaxPool2dGeometry& g, std::int64_t oh,
+                                                           std::int64_t ow) {
+  const PoolWindow window = max_pool_window(g, oh, ow);
+  MaxPoolArgmax<T> best{plane[window.h_begin * g.in_w + window.w_begin], window.h_begin * g.in_w + window.w_begin};
+  for (std::int64_t h = window.h_begin; h < window.h_end; ++h)
+    for (std::int64_t w = window.w_begin; w < window.w_end; ++w) {
+      const T value = plane[h * g.in_w + w];
+      if (value > best.value || value != value) best = {value, h * g.in_w + w};  // value != value: NaN
+    }
+  return best;
+}
+
+// The gradient of input (ih, iw) of one plane: the sum of grad_y over the
+// windows holding it whose maximum is at its position (`indices` as the
+// forward pass wrote them), in output row-major order, which is the order in
+// which the CPU kernel adds them (so the sums are the same bit for bit).
+// Output o's window starts at o * stride - padding, so it holds input
+// coordinate `in` when padded coordinate in + padding lies in
+// [o * stride, o * stride + kernel): covering_outputs (kernels/conv2d.h) of
+// the padded coordinate.
+template <class T>
+ARMNET_HOST_DEVICE inline T max_pool_input_grad(const T* grad_y_plane, const std::int64_t* index_plane,
+                                                const MaxPool2dGeometry& g, std::int64_t ih, std::int64_t iw) {
+  const OutputRange rows = covering_outputs(ih + g.padding, g.kernel, g.stride, g.out_h);
+  const OutputRange columns = covering_outputs(iw + g.padding, g.kernel, g.stride, g.out_w);
+  const std::int64_t position = ih * g.in_w + iw;
+  T sum = T(0);
+  for (std::int64_t oh = rows.first; oh < rows.last; ++oh)
+    for (std::int64_t ow = columns.first; ow < columns.last; ++ow)
+      if (index_plane[oh * g.out_w + ow] == position) sum += grad_y_plane[oh * g.out_w + ow];
+  return sum;
+}
 
 }  // namespace armnet::kernels
