@@ -17,6 +17,8 @@
 #include "autograd/functional.h"
 #include "data/loader.h"
 #include "data/raf_db.h"
+#include "kernels/loss.h"
+#include "kernels/metrics.h"
 #include "layers/optimizer.h"
 #include "layers/state_dict.h"
 #include "tensor/device.h"
@@ -95,14 +97,6 @@ void load_pretrained(Classifier& model, const std::string& path) {
     throw Error(str_cat("--pretrained ", path, ": ", error.what()));
   }
   std::printf("loaded %zu ImageNet tensors from %s into the feature stack\n", mapped.size(), path.c_str());
-}
-
-std::int64_t correct_predictions(const Tensor& logits, const Tensor& labels, int num_classes) {
-  ConfusionMatrix batch(num_classes);
-  batch.add_batch(logits, labels);
-  std::int64_t correct = 0;
-  for (int c = 0; c < num_classes; ++c) correct += batch.count(c, c);
-  return correct;
 }
 
 void write_metrics_csv(const std::string& path, const std::vector<EpochMetrics>& history) {
@@ -240,7 +234,6 @@ int run_training(const TrainOptions& given, const std::string& resume_dir, bool 
   const std::string best_path = (out / "best.safetensors").string();
   const std::string metrics_path = (out / "metrics.csv").string();
   const std::string curves_path = (out / "curves.png").string();
-  const int num_classes = model->options().num_classes;
   const std::int64_t batches = train_loader.batches_per_epoch();
   check(state.batches_done <= batches, start.path, ": stopped after batch ", state.batches_done, " of an epoch, but ",
         options.raf_path, " now makes ", batches, " batches per epoch: the data set changed since");
@@ -290,6 +283,7 @@ int run_training(const TrainOptions& given, const std::string& resume_dir, bool 
       const double loss_value = loss.item();
       if (!std::isfinite(loss_value)) {
         progress.finish();
+        kernels::check_cross_entropy_targets(loss);  // on a GPU a bad label shows first as a NaN loss
         throw Error(str_cat("the training loss became ", loss_value, " at epoch ", epoch + 1, ", step ",
                             batch.index + 1, " of ", batches, "; training stopped (the last good checkpoint ",
                             fs::exists(last_path) ? last_path : std::string("(none yet)"), " is kept)"));
@@ -299,7 +293,7 @@ int run_training(const TrainOptions& given, const std::string& resume_dir, bool 
       optimizer.zero_grad();
       state.batches_done = batch.index + 1;
       state.partial_loss_sum += loss_value;
-      state.partial_correct += correct_predictions(logits.detach().to(Device::CPU), batch.labels, num_classes);
+      state.partial_correct += kernels::correct_count(logits.detach(), batch.labels.to(device));
       state.partial_seen += batch.labels.numel();
       images_here += batch.labels.numel();
       progress.update(state.batches_done, images_here, state.partial_loss_sum / static_cast<double>(state.batches_done));

@@ -88,9 +88,9 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& generator) {
   check(p >= 0.0 && p < 1.0, op, ": probability ", p, " must be in [0, 1)");
   if (!training || p == 0.0) return x;
   check_floating(op, x);
-  Tensor mask = Tensor::empty(x.shape(), DType::UInt8, Device::CPU);
+  // Drawn on x's device (kernels/dropout.h: CPU and CUDA masks differ).
+  Tensor mask = Tensor::empty(x.shape(), DType::UInt8, x.device());
   kernels::dropout_mask(mask, p, generator);
-  if (x.device() != Device::CPU) mask = mask.to(x.device());
   const double scale = 1.0 / (1.0 - p);
   Tensor y = Tensor::empty_like(x);
   kernels::dropout_apply(x, mask, scale, y);

@@ -1,5 +1,5 @@
 // The checked entries of dropout: each validates its arguments before the
-// body runs (kernels/cpu/dropout.cpp). The mask is always drawn on the CPU.
+// body of their device runs (kernels/cpu/dropout.cpp, kernels/cuda/dropout.cu).
 #include "kernels/dropout.h"
 
 #include "kernels/dispatch.h"
@@ -7,9 +7,9 @@
 namespace armnet::kernels {
 
 void dropout_mask(Tensor& mask, double p, Generator& generator) {
-  check(mask.dtype() == DType::UInt8 && mask.device() == Device::CPU, "dropout: mask ", mask,
-        " must be uint8 on the cpu");
+  check(mask.defined() && mask.dtype() == DType::UInt8, "dropout: mask ", mask, " must be uint8");
   check(p >= 0.0 && p < 1.0, "dropout: probability ", p, " must be in [0, 1)");
+  if constexpr (kWithCuda) if (mask.device() == Device::CUDA) return cuda::dropout_mask(mask, p, generator);
   cpu::dropout_mask(mask, p, generator);
 }
 
@@ -19,9 +19,9 @@ void dropout_apply(const Tensor& x, const Tensor& mask, double scale, Tensor& ou
   check_shape(op, "output", out, x.shape());
   check_same_dtype_device(op, x, out);
   check(mask.dtype() == DType::UInt8, op, ": mask ", mask, " must be uint8");
+  check(mask.device() == x.device(), op, ": mask ", mask, " and input ", x, " are on different devices");
   check_floating(op, x);
-  // CUDA: dispatched here once kernels/cuda/dropout.cu exists
-  require_cpu(op, {x, mask});
+  if constexpr (kWithCuda) if (x.device() == Device::CUDA) return cuda::dropout_apply(x, mask, scale, out);
   cpu::dropout_apply(x, mask, scale, out);
 }
 

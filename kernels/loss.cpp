@@ -1,6 +1,7 @@
 // The checked entries of the classification losses: each validates logits,
-// target and outputs (the target's values included) before the body of their
-// device runs (kernels/cpu/loss.cpp).
+// target and outputs before the body of their device runs
+// (kernels/cpu/loss.cpp, kernels/cuda/loss.cu). The target's values are
+// checked here on the CPU; on CUDA the kernels flag them (kernels/loss.h).
 #include "kernels/loss.h"
 
 #include "kernels/dispatch.h"
@@ -18,17 +19,11 @@ void check_logits_and_target(const char* op, const Tensor& logits, const Tensor&
         " are on different devices");
 }
 
-// Throws naming the first target value outside [0, classes). The values are
-// read on the host (from a copy when target is on another device).
+// Throws naming the first value of a CPU target outside [0, classes).
 static void check_target_values(const char* op, const Tensor& target, std::int64_t classes) {
-  Tensor host = target;
-  if (target.device() != Device::CPU) {
-    host = Tensor::empty(target.shape(), target.dtype());
-    host.copy_from(target);
-  }
-  const std::int64_t* labels = host.data<std::int64_t>();
-  for (std::int64_t n = 0; n < host.numel(); ++n)
-    check(labels[n] >= 0 && labels[n] < classes, op, ": target[", n, "] = ", labels[n], " is outside [0, ", classes,
+  const std::int64_t* labels = target.data<std::int64_t>();
+  for (std::int64_t n = 0; n < target.numel(); ++n)
+    check(target_in_range(labels[n], classes), op, ": target[", n, "] = ", labels[n], " is outside [0, ", classes,
           ")");
 }
 
@@ -36,8 +31,7 @@ void log_softmax_forward(const Tensor& logits, Tensor& log_probs) {
   check_logits_and_target("log_softmax", logits);
   check_same_dtype_device("log_softmax", logits, log_probs);
   check_shape("log_softmax", "output", log_probs, logits.shape());
-  // CUDA: dispatched here once kernels/cuda/loss.cu exists
-  require_cpu("log_softmax", {logits});
+  if constexpr (kWithCuda) if (logits.device() == Device::CUDA) return cuda::log_softmax_forward(logits, log_probs);
   cpu::log_softmax_forward(logits, log_probs);
 }
 
@@ -48,8 +42,8 @@ void log_softmax_backward(const Tensor& log_probs, const Tensor& grad_log_probs,
   check_same_dtype_device(op, log_probs, grad_logits);
   check_shape(op, "grad_output", grad_log_probs, log_probs.shape());
   check_shape(op, "grad_input", grad_logits, log_probs.shape());
-  // CUDA: dispatched here once kernels/cuda/loss.cu exists
-  require_cpu(op, {log_probs});
+  if constexpr (kWithCuda)
+    if (log_probs.device() == Device::CUDA) return cuda::log_softmax_backward(log_probs, grad_log_probs, grad_logits);
   cpu::log_softmax_backward(log_probs, grad_log_probs, grad_logits);
 }
 
@@ -62,9 +56,9 @@ void cross_entropy_forward(const Tensor& logits, const Tensor& target, Tensor& l
   check_shape(op, "loss", loss, {});
   check_shape(op, "log_probs", log_probs, logits.shape());
   check(logits.size(0) >= 1, op, ": empty batch ", logits, " has no mean");
+  if constexpr (kWithCuda)
+    if (logits.device() == Device::CUDA) return cuda::cross_entropy_forward(logits, target, loss, log_probs);
   check_target_values(op, target, logits.size(1));
-  // CUDA: dispatched here once kernels/cuda/loss.cu exists
-  require_cpu(op, {logits});
   cpu::cross_entropy_forward(logits, target, loss, log_probs);
 }
 
@@ -77,10 +71,16 @@ void cross_entropy_backward(const Tensor& log_probs, const Tensor& target, const
   check_same_dtype_device(op, log_probs, grad_logits);
   check_shape(op, "grad_output", grad_loss, {});
   check_shape(op, "grad_input", grad_logits, log_probs.shape());
+  if constexpr (kWithCuda)
+    if (log_probs.device() == Device::CUDA)
+      return cuda::cross_entropy_backward(log_probs, target, grad_loss, grad_logits);
   check_target_values(op, target, log_probs.size(1));
-  // CUDA: dispatched here once kernels/cuda/loss.cu exists
-  require_cpu(op, {log_probs});
   cpu::cross_entropy_backward(log_probs, target, grad_loss, grad_logits);
+}
+
+void check_cross_entropy_targets(const Tensor& loss) {
+  check(loss.defined(), "check_cross_entropy_targets: the loss is undefined");
+  if constexpr (kWithCuda) if (loss.device() == Device::CUDA) return cuda::check_cross_entropy_targets();
 }
 
 }  // namespace armnet::kernels

@@ -42,8 +42,12 @@ std::vector<std::string> Optimizer::state_names() const {
 }
 
 void Optimizer::step() {
+  // The parameters that have a gradient, each with its state (created at its
+  // first update) and its step number, updated together: one launch on CUDA.
+  std::vector<kernels::AdamParameter> adam;
+  std::vector<kernels::SgdParameter> sgd;
   for (std::size_t i = 0; i < parameters_.size(); ++i) {
-    Tensor& param = parameters_[i].second;
+    const Tensor& param = parameters_[i].second;
     const Tensor grad = param.grad();
     if (!grad.defined()) continue;
     ParameterState& state = states_[i];
@@ -54,14 +58,18 @@ void Optimizer::step() {
     }
     ++state.step;
     if (options_.kind == "adam") {
-      const kernels::AdamHyper hyper{options_.lr, options_.beta1, options_.beta2, options_.eps, options_.weight_decay};
-      kernels::adam_update(param, grad, state.buffers["exp_avg"], state.buffers["exp_avg_sq"], state.step, hyper);
+      adam.push_back({param, grad, state.buffers["exp_avg"], state.buffers["exp_avg_sq"], state.step});
     } else {
-      const kernels::SgdHyper hyper{options_.lr, options_.momentum, options_.weight_decay};
-      Tensor no_buffer;
-      Tensor& buffer = options_.momentum != 0.0 ? state.buffers["momentum_buffer"] : no_buffer;
-      kernels::sgd_update(param, grad, buffer, state.step == 1, hyper);
+      const Tensor buffer = options_.momentum != 0.0 ? state.buffers["momentum_buffer"] : Tensor();
+      sgd.push_back({param, grad, buffer, state.step == 1});
     }
+  }
+  if (options_.kind == "adam") {
+    const kernels::AdamHyper hyper{options_.lr, options_.beta1, options_.beta2, options_.eps, options_.weight_decay};
+    kernels::adam_update_all(adam, hyper);
+  } else {
+    const kernels::SgdHyper hyper{options_.lr, options_.momentum, options_.weight_decay};
+    kernels::sgd_update_all(sgd, hyper);
   }
 }
 

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "autograd/functional.h"
+#include "kernels/loss.h"
 #include "tests/gradcheck.h"
 
 using namespace armnet;
@@ -284,4 +285,18 @@ BOOST_AUTO_TEST_CASE(argument_errors) {
   BOOST_TEST(throws_error_containing([&] { log_softmax(Tensor::zeros({7})); }, {"log_softmax: logits float32[7]"}));
   BOOST_TEST(throws_error_containing([&] { log_softmax(Tensor::zeros({2, 3, 4})); }, {"must be 2-D [N, C]"}));
   BOOST_TEST(throws_error_containing([&] { log_softmax(Tensor::zeros({2, 3}, DType::Int64)); }, {"float32 or float64"}));
+}
+
+BOOST_AUTO_TEST_CASE(check_cross_entropy_targets_is_a_no_op_on_the_cpu) {
+  // The CPU forward throws for a bad target itself (argument_errors), so the
+  // check that reads the CUDA flag has nothing to do for a CPU loss.
+  Tensor loss = cross_entropy(Tensor::zeros({2, 3}), labels({0, 2}));
+  BOOST_CHECK_NO_THROW(kernels::check_cross_entropy_targets(loss));
+  BOOST_TEST(throws_error_containing([] { kernels::check_cross_entropy_targets(Tensor()); },
+                                     {"check_cross_entropy_targets: the loss is undefined"}));
+  // The backward checks the values too.
+  Tensor log_probs = Tensor::zeros({2, 3}), grad = Tensor::empty({2, 3});
+  BOOST_TEST(throws_error_containing(
+      [&] { kernels::cross_entropy_backward(log_probs, labels({0, 3}), Tensor::scalar(1.0), grad); },
+      {"cross_entropy_backward: target[1] = 3 is outside [0, 3)"}));
 }

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "autograd/functional.h"
+#include "kernels/optimizer.h"
 #include "layers/optimizer.h"
 #include "tensor/io/safetensors.h"
 #include "tests/gradcheck.h"
@@ -635,4 +637,85 @@ BOOST_AUTO_TEST_CASE(generator_malformed_state_throws_and_keeps_the_state) {
   BOOST_TEST(generator.normal() == 3.0);
   generator.set_state(engine_text + " 1 -0x1p-2\n");
   BOOST_TEST(generator.normal() == -0.25);
+}
+
+// ---- (d) the multi-tensor update entries ----------------------------------------
+
+namespace {
+
+// A fresh copy of a tensor (the updates work in place).
+Tensor copied(const Tensor& tensor) { return tensor.detach().clone(); }
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(multi_tensor_updates_equal_the_single_tensor_ones_bitwise) {
+  const auto seed = fresh_seed("multi_tensor_updates_equal_the_single_tensor_ones_bitwise");
+  Generator generator(seed);
+  const std::vector<Shape> shapes = {{7}, {3, 5, 11}, {1}, {0}, {20000}};  // the last one takes the OpenMP path
+  const kernels::AdamHyper adam{0.01, 0.9, 0.999, 1e-8, 1e-4};
+  for (DType dtype : {DType::Float64, DType::Float32}) {
+    for (const double momentum : {0.9, 0.0}) {
+      const kernels::SgdHyper sgd{0.05, momentum, 1e-4};
+      std::vector<kernels::AdamParameter> adam_all, adam_one;
+      std::vector<kernels::SgdParameter> sgd_all, sgd_one;
+      for (std::size_t k = 0; k < shapes.size(); ++k) {
+        const Tensor param = randn(shapes[k], generator, dtype), grad = randn(shapes[k], generator, dtype);
+        const Tensor state = randn(shapes[k], generator, dtype);
+        const Tensor square = mul(state, state);  // exp_avg_sq >= 0
+        const auto step = static_cast<std::int64_t>(1 + 3 * k);  // each parameter its own step number
+        adam_all.push_back({copied(param), grad, copied(state), copied(square), step});
+        adam_one.push_back({copied(param), grad, copied(state), copied(square), step});
+        const Tensor buffer = momentum != 0.0 ? state : Tensor();
+        const bool first = k % 2 == 0;
+        sgd_all.push_back({copied(param), grad, buffer.defined() ? copied(buffer) : Tensor(), first});
+        sgd_one.push_back({copied(param), grad, buffer.defined() ? copied(buffer) : Tensor(), first});
+      }
+      kernels::adam_update_all(adam_all, adam);
+      kernels::sgd_update_all(sgd_all, sgd);
+      for (std::size_t k = 0; k < shapes.size(); ++k) {
+        kernels::AdamParameter& a = adam_one[k];
+        kernels::adam_update(a.param, a.grad, a.exp_avg, a.exp_avg_sq, a.step, adam);
+        kernels::SgdParameter& s = sgd_one[k];
+        kernels::sgd_update(s.param, s.grad, s.momentum_buffer, s.first_step, sgd);
+        const std::string what = str_cat(dtype_name(dtype), " parameter ", k, " momentum ", momentum);
+        BOOST_TEST((adam_all[k].param.to_vector() == a.param.to_vector()), "adam param " << what);
+        BOOST_TEST((adam_all[k].exp_avg.to_vector() == a.exp_avg.to_vector()), "adam exp_avg " << what);
+        BOOST_TEST((adam_all[k].exp_avg_sq.to_vector() == a.exp_avg_sq.to_vector()), "adam exp_avg_sq " << what);
+        BOOST_TEST((sgd_all[k].param.to_vector() == s.param.to_vector()), "sgd param " << what);
+        if (momentum != 0.0)
+          BOOST_TEST((sgd_all[k].momentum_buffer.to_vector() == s.momentum_buffer.to_vector()), "sgd buffer " << what);
+      }
+      // Something moved (the comparison above is not between untouched copies).
+      BOOST_TEST((adam_all[0].param.to_vector() != adam_all[0].grad.to_vector()));
+    }
+  }
+  // An empty list is nothing to do.
+  BOOST_CHECK_NO_THROW(kernels::adam_update_all({}, adam));
+  BOOST_CHECK_NO_THROW(kernels::sgd_update_all({}, kernels::SgdHyper{}));
+}
+
+BOOST_AUTO_TEST_CASE(multi_tensor_update_errors_name_the_op) {
+  const kernels::AdamHyper adam;
+  const kernels::SgdHyper momentum{0.1, 0.9, 0.0};
+  auto zeros64 = [](const Shape& shape) { return Tensor::zeros(shape, DType::Float64); };
+  const Tensor p = zeros64({3}), q = Tensor::zeros({2});
+  BOOST_TEST(throws_error_containing(
+      [&] { kernels::adam_update_all({{p, zeros64({3}), zeros64({3}), zeros64({3}), 1}, {q, q, q, q, 1}}, adam); },
+      {"adam_update_all: parameter 1 float32[2] on cpu and parameter 0 float64[3] on cpu differ in dtype or device"}));
+  BOOST_TEST(throws_error_containing(
+      [&] { kernels::adam_update_all({{p, zeros64({3}), zeros64({3}), zeros64({3}), 0}}, adam); },
+      {"adam_update_all: step 0 must be at least 1"}));
+  BOOST_TEST(throws_error_containing(
+      [&] { kernels::adam_update_all({{p, zeros64({4}), zeros64({3}), zeros64({3}), 1}}, adam); },
+      {"adam_update_all", "has shape [4], expected [3]"}));
+  BOOST_TEST(throws_error_containing(
+      [&] { kernels::adam_update_all({{p, Tensor::zeros({3}), zeros64({3}), zeros64({3}), 1}}, adam); },
+      {"adam_update_all: operands", "differ in dtype or device"}));
+  BOOST_TEST(throws_error_containing([&] { kernels::sgd_update_all({{p, zeros64({3}), Tensor(), false}}, momentum); },
+                                     {"sgd_update_all", "optimizer state is undefined"}));
+  BOOST_TEST(throws_error_containing(
+      [&] { kernels::sgd_update_all({{p, zeros64({3}), zeros64({3}), true}, {q, q, q, true}}, momentum); },
+      {"sgd_update_all: parameter 1", "differ in dtype or device"}));
+  // Without momentum no buffer is needed.
+  BOOST_CHECK_NO_THROW(kernels::sgd_update_all({{copied(p), zeros64({3}), Tensor(), true}}, kernels::SgdHyper{}));
 }

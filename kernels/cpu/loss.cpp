@@ -2,31 +2,17 @@
 // row-major, one row per sample (arguments, target values included, checked
 // by kernels/loss.cpp). Every row is independent: rows are split across
 // threads by OpenMP when the tensor is large, and each row is reduced by one
-// thread in double (max, then sum of exp(x - max)). The batch mean of the
-// cross-entropy sums the per-row losses serially, in row order, so the loss
-// does not depend on the number of threads.
+// thread in double (the row functions of kernels/loss.h: max, then sum of
+// exp(x - max)). The batch mean of the cross-entropy sums the per-row losses
+// serially, in row order, so the loss does not depend on the number of
+// threads.
 #include "kernels/loss.h"
 
-#include <algorithm>
-#include <cmath>
 #include <vector>
 
 #include "kernels/dispatch.h"
 
 namespace armnet::kernels::cpu {
-
-// Writes log_probs = logits - logsumexp(logits) for one row of `classes`
-// values and returns the logsumexp.
-template <class T>
-static double log_softmax_row(const T* logits, T* log_probs, std::int64_t classes) {
-  double max = logits[0];
-  for (std::int64_t c = 1; c < classes; ++c) max = std::max(max, static_cast<double>(logits[c]));
-  double sum_exp = 0.0;
-  for (std::int64_t c = 0; c < classes; ++c) sum_exp += std::exp(static_cast<double>(logits[c]) - max);
-  const double logsumexp = max + std::log(sum_exp);
-  for (std::int64_t c = 0; c < classes; ++c) log_probs[c] = static_cast<T>(static_cast<double>(logits[c]) - logsumexp);
-  return logsumexp;
-}
 
 void log_softmax_forward(const Tensor& logits, Tensor& log_probs) {
   dispatch_floating(logits, [&](auto zero) {
@@ -47,15 +33,8 @@ void log_softmax_backward(const Tensor& log_probs, const Tensor& grad_log_probs,
     T* pgx = grad_logits.data<T>();
     const std::int64_t rows = log_probs.size(0), classes = log_probs.size(1);
 #pragma omp parallel for if (rows * classes > kParallelGrain)
-    for (std::int64_t n = 0; n < rows; ++n) {
-      const T* y = py + n * classes;
-      const T* grad_y = pg + n * classes;
-      T* grad_x = pgx + n * classes;
-      double grad_sum = 0.0;
-      for (std::int64_t c = 0; c < classes; ++c) grad_sum += grad_y[c];
-      for (std::int64_t c = 0; c < classes; ++c)
-        grad_x[c] = static_cast<T>(grad_y[c] - std::exp(static_cast<double>(y[c])) * grad_sum);
-    }
+    for (std::int64_t n = 0; n < rows; ++n)
+      log_softmax_backward_row(py + n * classes, pg + n * classes, pgx + n * classes, classes);
   });
 }
 
@@ -89,14 +68,8 @@ void cross_entropy_backward(const Tensor& log_probs, const Tensor& target, const
     const std::int64_t* labels = target.data<std::int64_t>();
     const double scale = static_cast<double>(grad_loss.data<T>()[0]) / static_cast<double>(rows);
 #pragma omp parallel for if (rows * classes > kParallelGrain)
-    for (std::int64_t n = 0; n < rows; ++n) {
-      const T* y = py + n * classes;
-      T* grad_x = pgx + n * classes;
-      for (std::int64_t c = 0; c < classes; ++c) {
-        const double one_hot = c == labels[n] ? 1.0 : 0.0;
-        grad_x[c] = static_cast<T>((std::exp(static_cast<double>(y[c])) - one_hot) * scale);
-      }
-    }
+    for (std::int64_t n = 0; n < rows; ++n)
+      cross_entropy_backward_row(py + n * classes, labels[n], scale, pgx + n * classes, classes);
   });
 }
 
