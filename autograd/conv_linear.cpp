@@ -1,7 +1,7 @@
-// conv2d and linear: allocate the output, run the forward kernel, and record
-// a Node whose closure runs only the backward kernels whose inputs require
-// grad (an undefined bias gets no gradient). shared_channel_conv2d (the ARM's
-// de-albino step) is conv2d between two views.
+// conv2d, shared_channel_conv2d (the ARM's de-albino step) and linear:
+// allocate the output, run the forward kernel, and record a Node whose
+// closure runs only the backward kernels whose inputs require grad (an
+// undefined bias gets no gradient).
 #include "autograd/functional.h"
 #include "kernels/conv2d.h"
 #include "kernels/linear.h"
@@ -43,22 +43,33 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
                           });
 }
 
-// The planes of x [N, C, H, W] as N*C single-channel images (a view), one
-// convolution with the [1, 1, k, k] kernel, and the view back to [N, C, H', W'].
-// Autograd flows through the two reshapes.
+// One kernel [1, 1, k, k] over every plane of x [N, C, H, W]
+// (kernels/conv2d.h: on the CPU conv2d over the [N*C, 1, H, W] view, on CUDA
+// hand-written kernels); the kernel's gradient sums over every plane.
 Tensor shared_channel_conv2d(const Tensor& x, const Tensor& kernel, int stride) {
-  const char* op = "shared_channel_conv2d";
-  check(x.defined() && kernel.defined(), op, ": undefined input or kernel");
-  check(x.ndim() == 4, op, ": expected a 4-D NCHW input, got ", x.describe());
-  check(kernel.ndim() == 4 && kernel.size(0) == 1 && kernel.size(1) == 1 && kernel.size(2) == kernel.size(3), op,
-        ": the kernel must have shape [1, 1, k, k] (one kernel shared by every channel), got ",
-        shape_str(kernel.shape()));
-  const std::int64_t batch = x.size(0), channels = x.size(1), height = x.size(2), width = x.size(3);
-  check(height >= kernel.size(2) && width >= kernel.size(3), op, ": the kernel ", shape_str(kernel.shape()),
-        " does not fit the input ", shape_str(x.shape()), " (no padding)");
-  const Tensor planes = x.reshape({batch * channels, 1, height, width});
-  const Tensor y = conv2d(planes, kernel, Tensor(), {stride, stride, 0, 0});
-  return y.reshape({batch, channels, y.size(2), y.size(3)});
+  const kernels::SharedChannelGeometry geometry = kernels::shared_channel_conv2d_geometry(x, kernel, stride);
+  Tensor y = Tensor::empty({geometry.batch, geometry.channels, geometry.out_h, geometry.out_w}, x.dtype(), x.device());
+  kernels::shared_channel_conv2d_forward(x, kernel, y, geometry);
+  const bool grad_x = x.requires_grad();
+  const bool grad_kernel = kernel.requires_grad();
+  // dx needs the kernel, dK the input; save only what is used.
+  Tensor saved_x = grad_kernel ? x.detach() : Tensor();
+  Tensor saved_kernel = grad_x ? kernel.detach() : Tensor();
+  return autograd::record(
+      "shared_channel_conv2d", y, {x, kernel},
+      [saved_x, saved_kernel, geometry, grad_x, grad_kernel](const Tensor& grad) {
+        std::vector<Tensor> grads(2);
+        if (grad_x) {
+          grads[0] = Tensor::empty({geometry.batch, geometry.channels, geometry.in_h, geometry.in_w}, grad.dtype(),
+                                   grad.device());
+          kernels::shared_channel_conv2d_backward_input(grad, saved_kernel, grads[0], geometry);
+        }
+        if (grad_kernel) {
+          grads[1] = Tensor::empty({1, 1, geometry.kernel_size, geometry.kernel_size}, grad.dtype(), grad.device());
+          kernels::shared_channel_conv2d_backward_kernel(grad, saved_x, grads[1], geometry);
+        }
+        return grads;
+      });
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {

@@ -1,6 +1,6 @@
 // The checked entries of the linear layer: the output shape, and each pass
 // validating its tensors before the body of their device runs
-// (kernels/cpu/linear.cpp).
+// (kernels/cpu/linear.cpp, kernels/cuda/linear.cu).
 #include "kernels/linear.h"
 
 #include "kernels/dispatch.h"
@@ -17,8 +17,8 @@ void linear_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, T
   const Shape output_shape = linear_output_shape(x, weight, bias);
   check_same_dtype_device("linear", x, y);
   check_shape("linear", "output", y, output_shape);
-  // CUDA: dispatched here once kernels/cuda/linear.cu exists
-  require_cpu("linear", {x});
+  // Every tensor's device was checked against x's above.
+  if constexpr (kWithCuda) if (x.device() == Device::CUDA) return cuda::linear_forward(x, weight, bias, y);
   cpu::linear_forward(x, weight, bias, y);
 }
 
@@ -33,8 +33,8 @@ void linear_backward(const Tensor& grad_y, const Tensor& x, const Tensor& weight
   if (grad_x.defined()) check_shape(op, "grad_input", grad_x, x.shape());
   if (grad_weight.defined()) check_shape(op, "grad_weight", grad_weight, weight.shape());
   if (grad_bias.defined()) check_shape(op, "grad_bias", grad_bias, {weight.size(0)});
-  // CUDA: dispatched here once kernels/cuda/linear.cu exists
-  require_cpu(op, {x});
+  if constexpr (kWithCuda)
+    if (x.device() == Device::CUDA) return cuda::linear_backward(grad_y, x, weight, grad_x, grad_weight, grad_bias);
   cpu::linear_backward(grad_y, x, weight, grad_x, grad_weight, grad_bias);
 }
 

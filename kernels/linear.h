@@ -2,7 +2,7 @@
 //
 // x [N, in], weight [out, in], bias [out] or undefined, y [N, out]. Outputs
 // are allocated by the caller (autograd/conv_linear.cpp); the work is one
-// GEMM per pass (kernels/cpu/linear.cpp).
+// GEMM per pass (kernels/cpu/linear.cpp; kernels/cuda/linear.cu on cuBLAS).
 #pragma once
 
 #include "tensor/tensor.h"
@@ -21,13 +21,19 @@ void linear_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, T
 void linear_backward(const Tensor& grad_y, const Tensor& x, const Tensor& weight, Tensor& grad_x, Tensor& grad_weight,
                      Tensor& grad_bias);
 
-// The bodies behind these entry points (kernels/cpu/linear.cpp;
-// kernels/cuda/linear.cu to come): only the checked entries in
-// kernels/linear.cpp call them, after validating every argument.
+// The bodies behind these entry points (kernels/cpu/linear.cpp,
+// kernels/cuda/linear.cu): only the checked entries in kernels/linear.cpp
+// call them, after validating every argument.
 namespace cpu {
 void linear_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y);
 void linear_backward(const Tensor& grad_y, const Tensor& x, const Tensor& weight, Tensor& grad_x, Tensor& grad_weight,
                      Tensor& grad_bias);
 }  // namespace cpu
+
+namespace cuda {
+void linear_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y);
+void linear_backward(const Tensor& grad_y, const Tensor& x, const Tensor& weight, Tensor& grad_x, Tensor& grad_weight,
+                     Tensor& grad_bias);
+}  // namespace cuda
 
 }  // namespace armnet::kernels
