@@ -27,6 +27,17 @@ BOOST_AUTO_TEST_CASE(diamond_graph) {
   expect_values(a.grad(), {6 * 2.25, 6 * 0.25}, 1e-12, "a.grad");
 }
 
+BOOST_AUTO_TEST_CASE(pending_gradients_are_summed_out_of_place) {
+  // add's backward hands the same gradient tensor to both inputs. w gets two
+  // contributions; if the engine summed them into the first one in place, it
+  // would also change the tensor that v's relu received: v.grad 2, not 1.
+  Tensor w = Tensor::from_vector({1.0, -1.0, 2.0}, {3}, DType::Float64).requires_grad_();
+  Tensor v = Tensor::from_vector({3.0, 4.0, -5.0}, {3}, DType::Float64).requires_grad_();
+  sum(add(add(relu(w), relu(v)), relu(w))).backward();
+  expect_values(w.grad(), {2.0, 0.0, 2.0}, 0.0, "w.grad");
+  expect_values(v.grad(), {1.0, 1.0, 0.0}, 0.0, "v.grad");
+}
+
 BOOST_AUTO_TEST_CASE(leaf_grad_accumulates_across_backwards) {
   Tensor x = Tensor::from_vector({2.0}, {1}, DType::Float64).requires_grad_();
   sum(mul(x, x)).backward();
