@@ -32,21 +32,9 @@ struct ChannelLayout {
 
 ChannelLayout channel_layout(const Tensor& x) { return {x.size(0), x.size(1), x.size(2) * x.size(3)}; }
 
-// The sum of every thread's `value` in a block of kChannelThreads threads,
-// returned to all of them: a tree over `shared` (kChannelThreads doubles). All
-// threads of the block must call it. (Local to this file: the only block
-// reduction of the hand-written kernels so far.)
-__device__ double block_sum(double value, double* shared) {
-  shared[threadIdx.x] = value;
-  __syncthreads();
-  for (int half = kChannelThreads / 2; half > 0; half /= 2) {
-    if (static_cast<int>(threadIdx.x) < half) shared[threadIdx.x] += shared[threadIdx.x + half];
-    __syncthreads();
-  }
-  const double sum = shared[0];
-  __syncthreads();  // every thread has read shared[0] before the next call overwrites it
-  return sum;
-}
+// The sum of every thread's `value` over the block (kChannelThreads of
+// them; `shared` holds as many doubles): runtime.h's tree.
+__device__ double block_sum(double value, double* shared) { return block_reduce<kChannelThreads>(value, shared); }
 
 // Training forward, per channel: mean, biased variance (two passes over the
 // channel), invstd, the running statistics, and the channel's scale and shift

@@ -274,19 +274,6 @@ const Chosen<cudnnConvolutionBwdFilterAlgo_t>& backward_filter_algorithm(Convolu
 
 // ---- the shared-channel (de-albino) convolution by hand ------------------------------
 
-// The sum of `value` over the kThreads threads of a block, returned to every
-// thread: a tree over shared memory. Every thread of the block calls it, once
-// per kernel.
-__device__ double block_sum(double value) {
-  __shared__ double partial[kThreads];
-  partial[threadIdx.x] = value;
-  __syncthreads();
-  for (int half = kThreads / 2; half > 0; half /= 2) {
-    if (static_cast<int>(threadIdx.x) < half) partial[threadIdx.x] += partial[threadIdx.x + half];
-    __syncthreads();
-  }
-  return partial[0];
-}
 
 // y [N*C, out_h, out_w] (flat) = each plane of x [N*C, H, W] convolved with
 // kernel [k, k]: one thread per output element, grid-stride, a k x k dot
@@ -314,19 +301,20 @@ __global__ void shared_channel_input_gradient_kernel(const T* grad_y, const T* k
 // grad_kernel [k, k] (flat): one block of kThreads per kernel tap (k*k = 1024
 // blocks); thread t sums, in double, the terms of outputs t, t + kThreads, ...
 // of the N*C*out_h*out_w outputs (shared_channel_kernel_gradient_term: the
-// output's gradient times the input it read through the tap), then block_sum,
-// and thread 0 writes the tap. Each block reads grad_y and one input per
+// output's gradient times the input it read through the tap), then the
+// block's tree (runtime.h's block_reduce), and thread 0 writes the tap. Each block reads grad_y and one input per
 // output (2 x 62 KB, from L2 after the first blocks: 127 MB of L2 traffic in
 // all); from memory 6.4 MB + 62 KB read, 4 KB written.
 template <class T>
 __global__ void __launch_bounds__(kThreads)
     shared_channel_kernel_gradient_kernel(const T* grad_y, const T* x, T* grad_kernel, SharedChannelGeometry g,
                                           std::int64_t outputs) {
+  __shared__ double partial[kThreads];
   const std::int64_t tap = blockIdx.x;
   double sum = 0.0;
   for (std::int64_t r = threadIdx.x; r < outputs; r += kThreads)
     sum += shared_channel_kernel_gradient_term(grad_y, x, g, tap, r);
-  sum = block_sum(sum);
+  sum = block_reduce<kThreads>(sum, partial);
   if (threadIdx.x == 0) grad_kernel[tap] = static_cast<T>(sum);
 }
 

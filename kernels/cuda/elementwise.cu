@@ -73,32 +73,19 @@ __global__ void relu_backward_kernel(const T* y, const T* grad_y, T* grad_x, std
 }
 
 // out[o] = sum over r of x[sum_to_offset(o, r)], accumulated in double. One
-// block per output element (blocks loop over outputs beyond the grid): its
-// threads stride over the reduced elements, then a shared-memory tree adds
-// the blockDim.x partial sums (blockDim.x a power of two). Reads every
-// element of x once (4 bytes each), writes 4 bytes per output element.
+// block of kThreads per output element (blocks loop over outputs beyond the
+// grid): its threads stride over the reduced elements, then runtime.h's
+// block_reduce adds the partial sums in a fixed order. Reads every element
+// of x once (4 bytes each), writes 4 bytes per output element.
 template <class T>
 __global__ void sum_to_kernel(const T* x, T* out, std::int64_t outputs, const __grid_constant__ SumToIndex index) {
-  extern __shared__ double partial[];  // blockDim.x partial sums
+  __shared__ double partial[kThreads];
   for (std::int64_t o = blockIdx.x; o < outputs; o += gridDim.x) {
     double sum = 0.0;
-    for (std::int64_t r = threadIdx.x; r < index.reduced_count; r += blockDim.x) sum += x[sum_to_offset(o, r, index)];
-    partial[threadIdx.x] = sum;
-    __syncthreads();
-    for (unsigned half = blockDim.x / 2; half > 0; half /= 2) {
-      if (threadIdx.x < half) partial[threadIdx.x] += partial[threadIdx.x + half];
-      __syncthreads();
-    }
-    if (threadIdx.x == 0) out[o] = static_cast<T>(partial[0]);  // only thread 0 writes partial[0] next
+    for (std::int64_t r = threadIdx.x; r < index.reduced_count; r += kThreads) sum += x[sum_to_offset(o, r, index)];
+    sum = block_reduce<kThreads>(sum, partial);
+    if (threadIdx.x == 0) out[o] = static_cast<T>(sum);
   }
-}
-
-// Threads of a sum_to block: the reduced count rounded up to a power of two,
-// from one warp to kThreads.
-unsigned sum_to_threads(std::int64_t reduced_count) {
-  unsigned threads = 32;
-  while (threads < kThreads && threads < reduced_count) threads *= 2;
-  return threads;
 }
 
 // Blocks of a sum_to launch: one per output element up to this many.
@@ -138,10 +125,8 @@ void sum_to(const Tensor& x, Tensor& out) {
     using T = decltype(zero);
     const SumToIndex index = sum_to_index(x.shape(), out.shape());
     const std::int64_t outputs = out.numel();
-    const unsigned threads = sum_to_threads(index.reduced_count);
     const auto blocks = static_cast<unsigned>(std::min(outputs, kMaxSumToBlocks));
-    launch("sum_to", sum_to_kernel<T>, blocks, threads, threads * sizeof(double), x.data<T>(), out.data<T>(), outputs,
-           index);
+    launch("sum_to", sum_to_kernel<T>, blocks, kThreads, 0, x.data<T>(), out.data<T>(), outputs, index);
   });
 }
 

@@ -79,20 +79,11 @@ __global__ void cross_entropy_forward_kernel(const T* logits, const std::int64_t
       bad_row = n;  // this thread's rows ascend: its first bad one is its smallest
     }
   }
-  row_sum[t] = sum;
-  first_bad_row[t] = bad_row;
-  __syncthreads();
-  for (int half = kThreads / 2; half > 0; half /= 2) {
-    if (t < half) {
-      row_sum[t] += row_sum[t + half];
-      first_bad_row[t] = first_bad_row[t] < first_bad_row[t + half] ? first_bad_row[t] : first_bad_row[t + half];
-    }
-    __syncthreads();
-  }
+  sum = block_reduce<kThreads>(sum, row_sum);
+  const std::int64_t first_bad = block_reduce<kThreads>(bad_row, first_bad_row, MinimumOf());
   if (t != 0) return;
-  const std::int64_t first_bad = first_bad_row[0];
   if (first_bad == rows) {
-    loss[0] = static_cast<T>(row_sum[0] / static_cast<double>(rows));
+    loss[0] = static_cast<T>(sum / static_cast<double>(rows));
     return;
   }
   loss[0] = static_cast<T>(std::nan(""));
@@ -113,8 +104,6 @@ __global__ void cross_entropy_backward_kernel(const T* log_probs, const std::int
   for (std::int64_t n = first_index(); n < rows; n += grid_stride())
     cross_entropy_backward_row(log_probs + n * classes, target[n], scale, grad_logits + n * classes, classes);
 }
-
-static_assert((kThreads & (kThreads - 1)) == 0, "the tree reduction halves a power of two");
 
 }  // namespace
 

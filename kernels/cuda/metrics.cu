@@ -28,16 +28,9 @@ __global__ void correct_count_kernel(const T* logits, const std::int64_t* target
   const int t = static_cast<int>(threadIdx.x);
   std::int64_t correct = 0;
   for (std::int64_t n = t; n < rows; n += kThreads) correct += argmax_row(logits + n * classes, classes) == target[n];
-  thread_count[t] = correct;
-  __syncthreads();
-  for (int half = kThreads / 2; half > 0; half /= 2) {
-    if (t < half) thread_count[t] += thread_count[t + half];
-    __syncthreads();
-  }
-  if (t == 0) count[0] = thread_count[0];
+  correct = block_reduce<kThreads>(correct, thread_count);
+  if (t == 0) count[0] = correct;
 }
-
-static_assert((kThreads & (kThreads - 1)) == 0, "the tree reduction halves a power of two");
 
 }  // namespace
 

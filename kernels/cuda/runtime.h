@@ -74,4 +74,33 @@ __device__ inline std::int64_t first_index() {
 }
 __device__ inline std::int64_t grid_stride() { return static_cast<std::int64_t>(gridDim.x) * blockDim.x; }
 
+// The reductions of the block-per-output kernels: every thread's `value`
+// combined over a block of kBlockThreads threads (a power of two, known at
+// compile time so that the tree unrolls) by a tree in `shared`
+// (kBlockThreads elements), pairing thread t with t + half at each level, so
+// the order of the additions is fixed (a deterministic result); returned to
+// every thread. Every thread of the block must call it.
+struct SumOf {
+  template <class T>
+  __device__ T operator()(T a, T b) const { return a + b; }
+};
+struct MinimumOf {
+  template <class T>
+  __device__ T operator()(T a, T b) const { return b < a ? b : a; }
+};
+template <unsigned kBlockThreads, class T, class Combine = SumOf>
+__device__ T block_reduce(T value, T* shared, Combine combine = Combine()) {
+  static_assert((kBlockThreads & (kBlockThreads - 1)) == 0, "the tree halves a power of two");
+  shared[threadIdx.x] = value;
+  __syncthreads();
+#pragma unroll
+  for (unsigned half = kBlockThreads / 2; half > 0; half /= 2) {
+    if (threadIdx.x < half) shared[threadIdx.x] = combine(shared[threadIdx.x], shared[threadIdx.x + half]);
+    __syncthreads();
+  }
+  const T result = shared[0];
+  __syncthreads();  // every thread has read shared[0] before a next call overwrites it
+  return result;
+}
+
 }  // namespace armnet::kernels::cuda
