@@ -6,10 +6,24 @@
 //   analytic: autograd's x.grad after f(x).backward(g)
 //   numeric:  (L(x + h e_j) - L(x - h e_j)) / 2h for every element j of every
 //             input that requires grad (central differences, h = 1e-6)
-// and the error of each element is
-//   |analytic - numeric| / max(|analytic|, |numeric|, 1)
-// which must stay below `tolerance` (1e-6 by default). It also checks that a
-// second backward ADDS into .grad (the grad doubles).
+// and two errors are measured per element:
+//   combined: |analytic - numeric| / max(|analytic|, |numeric|, 1)
+//             below `tolerance` (1e-6 by default); for gradients under 1 it
+//             is an absolute error, which a wrong small gradient passes, so
+//   relative: |analytic - numeric| / max(|analytic|, |numeric|)
+//             below `relative_tolerance` (1e-4) for every element whose
+//             gradient the finite differences resolve to 1e-6 or so:
+//             at least kResolvedFactor (1e6) times their resolution,
+//             eps * sum|f(x) * g| / h (L's round-off over the step; 1e-9 to
+//             1e-7 for the ops' tests; measured noise is about one
+//             resolution), and at least kRelativeFloor (1e-5).
+// Elements in a kink band are counted and not compared (Caffe's checker
+// skips those within kink_range of a ReLU's kink): where f is not
+// differentiable within +-h (a ReLU input or a max-pool tie within h of its
+// kink), the one-sided differences (L(x + h e_j) - L(x)) / h and
+// (L(x) - L(x - h e_j)) / h disagree by a jump of the slope, not by h times a
+// curvature, and the central difference is meaningless. The checker also
+// checks that a second backward ADDS into .grad (the grad doubles).
 #pragma once
 
 #include <cstdint>
@@ -26,18 +40,32 @@ namespace armnet::testing {
 using TensorFunction = std::function<Tensor(const std::vector<Tensor>&)>;
 
 struct GradcheckReport {
-  double max_error = 0.0;   // the largest per-element error above
-  std::string worst;        // "input 1 element 17: analytic 0.25 numeric 0.31"
-  bool accumulates = true;  // a second backward doubled every gradient
+  double max_error = 0.0;           // the largest combined error
+  std::string worst;                // "input 1 element 17: analytic 0.25 numeric 0.31"
+  double max_relative_error = 0.0;  // the largest relative error (checked elements only)
+  std::string worst_relative;       // as `worst`
+  std::int64_t compared = 0;          // elements compared (all but the kinks)
+  std::int64_t relative_checked = 0;  // elements compared relatively
+  std::int64_t kinks = 0;             // elements in a kink band (not compared)
+  double relative_floor = 0.0;        // the smallest gradient compared relatively
+  bool accumulates = true;            // a second backward doubled every gradient
 };
+
+// Gradients below max(kRelativeFloor, kResolvedFactor * resolution) are
+// compared by the combined error only (their round-off would dominate).
+constexpr double kRelativeFloor = 1e-5;
+constexpr double kResolvedFactor = 1e6;
+// The smallest jump of the one-sided slopes taken for a kink.
+constexpr double kKinkJump = 1e-3;
 
 GradcheckReport gradcheck(const TensorFunction& f, const std::vector<Tensor>& inputs, std::uint64_t seed,
                           double step = 1e-6);
 
-// Boost.Test assertions around gradcheck(): max_error < tolerance and
-// accumulation, with the report in the failure message.
+// Boost.Test assertions around gradcheck(): max_error < tolerance,
+// max_relative_error < relative_tolerance, at most a tenth of the elements in
+// kink bands, and accumulation, with the report in the failure message.
 void expect_gradients_match(const std::string& name, const TensorFunction& f, const std::vector<Tensor>& inputs,
-                            std::uint64_t seed, double tolerance = 1e-6);
+                            std::uint64_t seed, double tolerance = 1e-6, double relative_tolerance = 1e-4);
 
 // A float64 leaf with N(0, 1) entries that requires grad.
 Tensor random_leaf(const Shape& shape, Generator& generator);

@@ -128,3 +128,37 @@ BOOST_AUTO_TEST_CASE(gradcheck_catches_a_wrong_backward) {
                                                  {armnet::testing::random_leaf({5}, generator)}, 11);
   BOOST_TEST(report.max_error > 1e-2, "max error " << report.max_error);
 }
+
+BOOST_AUTO_TEST_CASE(gradcheck_compares_small_gradients_relatively) {
+  // y = s x with s = 3e-4, whose backward is 0.1% too large: the combined
+  // error (absolute below 1) stays under 1e-6 and would pass it; the
+  // relative check reports the 1e-3.
+  constexpr double kScale = 3e-4;
+  auto slightly_wrong_scale = [](const std::vector<Tensor>& inputs) {
+    const Tensor& x = inputs[0];
+    Tensor y = mul(x.detach(), Tensor::full({1}, kScale, DType::Float64));
+    return autograd::record("slightly_wrong_scale", y, {x}, [](const Tensor& grad) {
+      return std::vector<Tensor>{mul(grad, Tensor::full({1}, kScale * 1.001, DType::Float64))};
+    });
+  };
+  Generator generator(5);
+  const auto report = armnet::testing::gradcheck(slightly_wrong_scale,
+                                                 {armnet::testing::random_leaf({20}, generator)}, 13);
+  BOOST_TEST(report.max_error < 1e-6, "combined error " << report.max_error);
+  BOOST_TEST(report.relative_checked > 0);
+  BOOST_TEST(report.max_relative_error > 9e-4, "relative error " << report.max_relative_error);
+  BOOST_TEST(report.max_relative_error < 1.1e-3, "relative error " << report.max_relative_error);
+  BOOST_TEST(report.kinks == 0);
+}
+
+BOOST_AUTO_TEST_CASE(gradcheck_skips_the_kink_band_of_relu) {
+  // ReLU at 0 and within h = 1e-6 of 0: the central difference straddles the
+  // kink there (half the slope), so those three elements are counted as
+  // kinks and not compared; the two far from the kink are compared exactly.
+  Tensor x = Tensor::from_vector({0.0, 5e-7, -5e-7, 0.5, -0.5}, {5}, DType::Float64).requires_grad_();
+  const auto report = armnet::testing::gradcheck([](const std::vector<Tensor>& in) { return relu(in[0]); }, {x}, 17);
+  BOOST_TEST(report.kinks == 3);
+  BOOST_TEST(report.compared == 2);
+  BOOST_TEST(report.max_error < 1e-9, report.worst);
+  BOOST_TEST(report.max_relative_error < 1e-9, report.worst_relative);
+}
