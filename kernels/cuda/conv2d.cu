@@ -18,6 +18,10 @@
 //   - Algorithms: only those that sum the products directly (implicit GEMM,
 //     GEMM, direct; backward ALGO_0/1/3). FFT and Winograd transform the data
 //     and round more in float32 than the parity bound of docs/parity.md allows.
+//     Among those, the fastest deterministic one (Find reports it per
+//     result: backward-data ALGO_0 and backward-filter ALGO_0 and ALGO_3 add
+//     with atomics, in an order that changes between runs); a
+//     non-deterministic one only when Find returns no other.
 //   - Workspaces, for Find and for every call, come from the caching
 //     allocator (a uint8 tensor), as do Find's scratch outputs: Find writes
 //     into the output it is given, never the caller's.
@@ -179,12 +183,15 @@ std::size_t find_workspace_bytes(const Perf* results, int count) {
   return bytes;
 }
 
-// The fastest allowed algorithm of Find's results (sorted fastest first).
+// The fastest allowed algorithm of Find's results (sorted fastest first):
+// deterministic if one is among them.
 template <class Perf>
 Chosen<decltype(Perf::algo)> fastest(const Perf* results, int count, const char* op, const GeometryText& where) {
-  for (int i = 0; i < count; ++i)
-    if (results[i].status == CUDNN_STATUS_SUCCESS && sums_directly(results[i].algo))
-      return {results[i].algo, results[i].memory};
+  for (const bool deterministic_only : {true, false})
+    for (int i = 0; i < count; ++i)
+      if (results[i].status == CUDNN_STATUS_SUCCESS && sums_directly(results[i].algo) &&
+          (!deterministic_only || results[i].determinism == CUDNN_DETERMINISTIC))
+        return {results[i].algo, results[i].memory};
   throw Error(str_cat(op, where, ": cuDNN found no algorithm that sums directly"));
 }
 
