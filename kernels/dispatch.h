@@ -1,6 +1,6 @@
 // What the kernels of every op share. The checked entries (kernels/<op>.cpp):
-// the checks that more than one entry file makes, the CUDA switch and the
-// refusal of devices without a kernel. The bodies (kernels/cpu/<op>.cpp): the
+// the checks that more than one entry file makes and the CUDA switch. The
+// bodies (kernels/cpu/<op>.cpp, kernels/cuda/<op>.cu): the
 // one place where a Tensor's dtype becomes a C++ element type, as a template
 // over T = float or double:
 //
@@ -11,20 +11,21 @@
 #pragma once
 
 #include <cassert>
-#include <initializer_list>
 
 #include "tensor/tensor.h"
 
 namespace armnet::kernels {
 
-// True in builds with the CUDA backend (ARMNET_WITH_CUDA). Once an op has a
-// CUDA body, its entry's require_cpu line becomes, after the checks:
+// True in builds with the CUDA backend (ARMNET_WITH_CUDA). Every entry
+// chooses its body in one line, after the checks:
 //
 //   if constexpr (kWithCuda) if (x.device() == Device::CUDA) return cuda::relu_forward(x, y);
+//   cpu::relu_forward(x, y);
 //
 // A discarded `if constexpr` branch needs no definition of the cuda::
 // function (its declaration in kernels/<op>.h suffices), so a build without
-// CUDA still links.
+// CUDA still links; such a build has no CUDA tensors (allocating one
+// throws), so the CPU body is the only one left.
 #ifdef ARMNET_WITH_CUDA
 inline constexpr bool kWithCuda = true;
 #else
@@ -34,14 +35,6 @@ inline constexpr bool kWithCuda = false;
 // CPU loops over fewer elements than this stay on one thread: for small
 // tensors, waking a second thread costs more than it saves.
 constexpr std::int64_t kParallelGrain = 1 << 14;
-
-// Refuses (naming the op) the defined tensors that are not on the CPU.
-inline void require_cpu(const char* op, std::initializer_list<Tensor> tensors) {
-  for (const Tensor& tensor : tensors)
-    if (tensor.defined())
-      check(tensor.device() == Device::CPU, op, ": ", tensor, " is on ", device_name(tensor.device()),
-            ", which has no kernel for this op in this build");
-}
 
 // x is 4-D (NCHW); `what` names it in the message ("input", "grad_input").
 inline void check_nchw(const char* op, const Tensor& x, const char* what = "input") {
