@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# The one check of the CUDA backend on a lent GPU machine: run there, in the
+# checkout's root, with the bundle that tools/gpu_bundle.sh built here
+# (ARMNET_BUNDLE_DIR, default .gpu-bundle). Under 8 minutes (a deadline,
+# ARMNET_CHECK_SECONDS, default 450, bounds every step; a step that would
+# start past it is reported as not run); prints one short table at the end;
+# every log goes to $OUT (default ./gpu-check-out). In order of what a short
+# lease most needs:
+#   1. the CUDA test programs (every op against its CPU twin, the whole model,
+#      the allocator, checkpoints across devices): passed / failed / skipped
+#   2. two epochs on a small synthetic set with --device cuda against the
+#      same on the CPU: the losses per epoch side by side (within 2%)
+#   3. each hand-written kernel at the model's shapes against its bandwidth
+#      floor (armnet_cuda_kernels, at the main job's 112x112 and the
+#      reference's 224x224), and the de-albino convolution by hand vs cuDNN
+#   4. compute-sanitizer memcheck over the op tests (uncached allocator, so
+#      every tensor is its own allocation) and racecheck over the programs
+#      whose kernels use shared memory
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bundle=${ARMNET_BUNDLE_DIR:-.gpu-bundle}
+out=${OUT:-gpu-check-out}
+mkdir -p "$out"
+start_seconds=$SECONDS
+deadline=$((SECONDS + ${ARMNET_CHECK_SECONDS:-450}))
+[[ -x "$bundle/bin/armnet" ]] || { echo "gpu_check: no bundle in $bundle: run tools/gpu_bundle.sh here first" >&2; exit 2; }
+
+# CUDA's libraries: the bundle's, then those of PyTorch's nvidia packages.
+nvidia_libs=$(python3 -c '
+import glob, os, site
+dirs = sorted({os.path.dirname(p) for base in site.getsitepackages()
+               for p in glob.glob(os.path.join(base, "nvidia", "**", "lib*.so*"), recursive=True)})
+print(":".join(dirs))' 2>/dev/null)
+export LD_LIBRARY_PATH="$bundle/lib:$nvidia_libs:${LD_LIBRARY_PATH:-}"
+export ARMNET_SOURCE_DIR=$PWD  # the test programs find tests/fixtures and tests/data here
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)}
+
+rows=()
+row() { rows+=("$(printf '%-44s %-10s %s' "$1" "$2" "$3")"); }
+# The seconds a step may take: its own limit, cut to what is left before the
+# deadline; 0 (the step is not run) when under 10 seconds are left.
+limit() {
+  local left=$((deadline - SECONDS))
+  if ((left < 10)); then echo 0; elif ((left < $1)); then echo "$left"; else echo "$1"; fi
+}
+
+{ nvidia-smi -L; nvidia-smi --query-gpu=driver_version,memory.total,clocks.sm,clocks.mem --format=csv; } \
+  > "$out/gpu.txt" 2>&1 || echo "no nvidia-smi on this machine" > "$out/gpu.txt"
+for program in "$bundle"/bin/*; do ldd "$program" | grep "not found"; done > "$out/ldd_missing.txt"
+if [[ -s "$out/ldd_missing.txt" ]]; then row "shared libraries" "MISSING" "$(tr '\n' ' ' < "$out/ldd_missing.txt")"; fi
+
+# Boost.Test's summary of a log: "12 cases" / "3 failures" (and the first failure).
+summary_of() {
+  local log=$1
+  if grep -q "^skipped:" "$log"; then
+    grep -m1 "^skipped:" "$log" | cut -c1-150
+  elif grep -q "No errors detected" "$log"; then
+    echo "$(grep -o 'Running [0-9]* test case' "$log" | grep -o '[0-9]*' | head -1) cases"
+  else
+    echo "$(grep -o '[0-9]* failure' "$log" | head -1): $(grep -m1 'error:' "$log" | cut -c1-150)"
+  fi
+}
+
+# ---- 1. the CUDA tests -------------------------------------------------------------
+for program in "$bundle"/bin/test_cuda_*; do
+  name=$(basename "$program")
+  seconds=$(limit 240)
+  if ((seconds == 0)); then row "$name" "NOT RUN" "deadline reached"; continue; fi
+  begin=$SECONDS
+  timeout "$seconds" "$program" --log_level=test_suite --report_level=short > "$out/$name.log" 2>&1
+  status=$?
+  case $status in
+    0) result=passed ;;
+    77) result=SKIPPED ;;
+    124) result=TIMEOUT ;;
+    *) result=FAILED ;;
+  esac
+  row "$name" "$result" "$(summary_of "$out/$name.log"), $((SECONDS - begin)) s"
+done
+
+# ---- 2. two epochs, CPU against CUDA -------------------------------------------------
+data="$out/synth"
+"$bundle/bin/armnet" synth --out "$data" --train 128 --test 32 --size 100 --seed 3 > "$out/synth.log" 2>&1
+for device in cpu cuda; do
+  seconds=$(limit 240)
+  if ((seconds == 0)); then row "train 2 epochs --device $device" "NOT RUN" "deadline reached"; continue; fi
+  begin=$SECONDS
+  timeout "$seconds" "$bundle/bin/armnet" train --raf_path "$data" --device "$device" --image_size 112 --batch_size 32 \
+    --val_batch_size 32 --epochs 2 --workers 4 --seed 7 --out "$out/run_$device" > "$out/train_$device.log" 2>&1
+  status=$?
+  row "train 2 epochs --device $device" "$([[ $status == 0 ]] && echo done || echo "FAILED $status")" "$((SECONDS - begin)) s"
+done
+if [[ -f "$out/run_cpu/metrics.csv" && -f "$out/run_cuda/metrics.csv" ]]; then
+  # Float32 on two devices rounds differently and the difference grows over
+  # the steps; 2% of the loss after two epochs is far above that and far
+  # below what a wrong kernel gives.
+  while IFS= read -r line; do row "$line" "" ""; done < <(python3 - "$out/run_cpu/metrics.csv" "$out/run_cuda/metrics.csv" <<'PY'
+import csv, sys
+cpu = list(csv.DictReader(open(sys.argv[1])))
+cuda = list(csv.DictReader(open(sys.argv[2])))
+for a, b in zip(cpu, cuda):
+    for key in ("train_loss", "val_loss"):
+        x, y = float(a[key]), float(b[key])
+        ok = abs(x - y) <= 0.02 * abs(x)
+        print(f"epoch {a['epoch']} {key}: cpu {x:.5f} cuda {y:.5f} {'ok' if ok else 'DIFFERS'}")
+PY
+)
+fi
+
+# ---- 3. the hand-written kernels against their bandwidth floor -----------------------
+for size in 112 224; do
+  seconds=$(limit 90)
+  if ((seconds == 0)); then row "armnet_cuda_kernels --image_size $size" "NOT RUN" "deadline reached"; continue; fi
+  begin=$SECONDS
+  timeout "$seconds" "$bundle/bin/armnet_cuda_kernels" --image_size "$size" > "$out/kernels_$size.txt" 2>&1
+  status=$?
+  row "armnet_cuda_kernels --image_size $size" "$([[ $status == 0 ]] && echo done || echo "FAILED $status")" \
+    "$((SECONDS - begin)) s, table below"
+done
+
+# ---- 4. compute-sanitizer ----------------------------------------------------------
+if command -v compute-sanitizer >/dev/null; then
+  for program in "$bundle"/bin/test_cuda_*; do
+    name=$(basename "$program")
+    [[ $name == test_cuda_model ]] && continue  # the whole model: too slow under the sanitizer
+    seconds=$(limit 120)
+    if ((seconds == 0)); then row "memcheck $name" "NOT RUN" "deadline reached"; continue; fi
+    begin=$SECONDS
+    ARMNET_CUDA_ALLOC=plain timeout "$seconds" compute-sanitizer --tool memcheck --leak-check no --error-exitcode 3 \
+      "$program" > "$out/memcheck_$name.log" 2>&1
+    status=$?
+    errors=$(grep -o 'ERROR SUMMARY: [0-9]* error' "$out/memcheck_$name.log" | tail -1)
+    row "memcheck $name" "$([[ $status == 0 ]] && echo clean || echo "EXIT $status")" "${errors:-no summary}, $((SECONDS - begin)) s"
+  done
+  # Every program whose hand-written kernels use shared memory (block_reduce).
+  for program in "$bundle"/bin/test_cuda_norm_pool "$bundle"/bin/test_cuda_loss_optim "$bundle"/bin/test_cuda_elementwise \
+    "$bundle"/bin/test_cuda_conv; do
+    [[ -x $program ]] || continue
+    name=$(basename "$program")
+    seconds=$(limit 90)
+    if ((seconds == 0)); then row "racecheck $name" "NOT RUN" "deadline reached"; continue; fi
+    begin=$SECONDS
+    timeout "$seconds" compute-sanitizer --tool racecheck --error-exitcode 3 "$program" > "$out/racecheck_$name.log" 2>&1
+    status=$?
+    hazards=$(grep -o 'RACECHECK SUMMARY: [0-9]* hazard' "$out/racecheck_$name.log" | tail -1)
+    row "racecheck $name" "$([[ $status == 0 ]] && echo clean || echo "EXIT $status")" "${hazards:-no summary}, $((SECONDS - begin)) s"
+  done
+else
+  row "compute-sanitizer" "ABSENT" "not on this machine"
+fi
+
+echo
+echo "== armnet gpu_check: $(head -1 "$out/gpu.txt"), $((SECONDS - start_seconds)) s"
+printf '%s\n' "${rows[@]}"
+for size in 112 224; do
+  [[ -f "$out/kernels_$size.txt" ]] && { echo; cat "$out/kernels_$size.txt"; }
+done
+exit 0
