@@ -22,6 +22,16 @@ using nlohmann::json;
 
 namespace {
 
+// A field that older checkpoints lack: read when present, else its default.
+template <class T>
+struct Optional {
+  T& value;
+};
+template <class T>
+Optional<T> optional(T& value) {
+  return {value};
+}
+
 template <class Options, class Visit>
 void visit_fields(Options& o, Visit&& visit) {
   visit("raf_path", o.raf_path);
@@ -46,6 +56,8 @@ void visit_fields(Options& o, Visit&& visit) {
   visit("out", o.out);
   visit("device", o.device);
   visit("skip_bad", o.skip_bad);
+  visit("amp", optional(o.amp));
+  visit("amp_dtype", optional(o.amp_dtype));
 }
 
 template <class State, class Visit>
@@ -59,9 +71,11 @@ void visit_state_fields(State& s, Visit&& visit) {
   visit("best_accuracy", s.best_accuracy);
   visit("best_epoch", s.best_epoch);
   visit("dropout_generator", s.dropout_generator);
-  visit("loss_scaling", s.loss_scaling);
-  visit("loss_scale", s.loss_scale);
-  visit("loss_scale_good_steps", s.loss_scale_good_steps);
+  visit("loss_scaling", s.scaler.dynamic);
+  visit("loss_scale", s.scaler.scale);
+  visit("loss_scale_good_steps", s.scaler.clean_steps);
+  visit("loss_scale_skipped_steps", optional(s.scaler.skipped_steps));
+  visit("partial_skipped_steps", optional(s.partial_skipped_steps));
 }
 
 template <class Metrics, class Visit>
@@ -73,12 +87,16 @@ void visit_metric_fields(Metrics& m, Visit&& visit) {
   visit("val_accuracy", m.val_accuracy);
   visit("lr", m.lr);
   visit("seconds", m.seconds);
+  visit("skipped_steps", optional(m.skipped_steps));
+  visit("loss_scale", optional(m.loss_scale));
 }
 
 struct Writer {
   json& out;
   template <class T>
   void operator()(const char* name, const T& value) const { out[name] = value; }
+  template <class T>
+  void operator()(const char* name, const Optional<T>& field) const { out[name] = field.value; }
 };
 
 // What a JSON value is, for messages (never the value itself, which may be huge).
@@ -97,6 +115,10 @@ const char* json_kind(const json& value) {
 struct Reader {
   const json& in;
   const char* what;
+  template <class T>
+  void operator()(const char* name, const Optional<T>& field) const {
+    if (in.contains(name)) (*this)(name, field.value);
+  }
   template <class T>
   void operator()(const char* name, T& value) const {
     const auto found = in.find(name);
@@ -228,8 +250,13 @@ TrainingState training_state_from_json(const json& in) {
   require(s.partial_seconds >= 0.0, "partial_seconds", s.partial_seconds, "0 and more");
   require(s.best_accuracy >= -1.0 && s.best_accuracy <= 1.0, "best_accuracy", s.best_accuracy, "-1..1");
   require(s.best_epoch >= 0 && s.best_epoch <= s.epoch, "best_epoch", s.best_epoch, "0..epoch");
-  require(s.loss_scale > 0.0, "loss_scale", s.loss_scale, "above 0");
-  require(s.loss_scale_good_steps >= 0, "loss_scale_good_steps", s.loss_scale_good_steps, "0 and more");
+  require(s.scaler.scale >= 1.0 && s.scaler.scale <= MixedPrecision::kMaxScale, "loss_scale", s.scaler.scale,
+          "1..2^24");
+  require(s.scaler.clean_steps >= 0 && s.scaler.clean_steps < MixedPrecision::kGrowthInterval,
+          "loss_scale_good_steps", s.scaler.clean_steps, "0..1999");
+  require(s.scaler.skipped_steps >= 0, "loss_scale_skipped_steps", s.scaler.skipped_steps, "0 and more");
+  require(s.partial_skipped_steps >= 0 && s.partial_skipped_steps <= s.scaler.skipped_steps, "partial_skipped_steps",
+          s.partial_skipped_steps, "0..loss_scale_skipped_steps");
   return state;
 }
 

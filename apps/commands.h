@@ -7,8 +7,10 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <memory>
 #include <string>
 
+#include "autograd/autocast.h"
 #include "tensor/device.h"
 
 namespace armnet::apps {
@@ -30,6 +32,11 @@ CLI::Validator finite_number();     // a finite decimal number
 void add_max_image_pixels_option(CLI::App& command, std::int64_t& max_image_pixels);
 // --device cpu|cuda on the commands that run the model.
 void add_device_option(CLI::App& command, std::string& device);
+// --amp off|O1|O2 and --amp_dtype fp16|bf16 (mixed precision,
+// docs/mixed-precision.md) on the commands that run the model.
+void add_amp_options(CLI::App& command, std::string& amp, std::string& amp_dtype);
+// The 16-bit inference policy those flags name: null for --amp off.
+std::unique_ptr<Autocast> autocast_from_flags(const std::string& amp, const std::string& amp_dtype);
 // The device a --device value names, refused in one clear line when it
 // cannot be used here (a build without CUDA, no usable GPU: the reason).
 Device device_from_flag(const std::string& device);

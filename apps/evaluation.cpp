@@ -8,8 +8,14 @@
 
 namespace armnet::apps {
 
+Tensor classify(Classifier& model, const Tensor& images, Autocast* autocast) {
+  if (autocast == nullptr) return model.forward(images);
+  AutocastScope scope(*autocast);
+  return autocast::to_float32(model.forward(images));
+}
+
 Evaluation evaluate(Classifier& model, Loader& loader, std::int64_t epoch, const std::string& progress_label,
-                    const std::function<bool()>& should_stop) {
+                    const std::function<bool()>& should_stop, Autocast* autocast) {
   const bool was_training = model.is_training();
   model.eval();
   autograd::NoGradGuard no_grad;
@@ -23,7 +29,7 @@ Evaluation evaluate(Classifier& model, Loader& loader, std::int64_t epoch, const
   loader.start_epoch(epoch);
   Batch batch;
   while (loader.next(batch)) {
-    const Tensor logits = model.forward(batch.images.to(device));
+    const Tensor logits = classify(model, batch.images.to(device), autocast);
     loss_sum += cross_entropy(logits, batch.labels.to(device)).item();
     result.confusion.add_batch(logits.to(Device::CPU), batch.labels);
     ++result.batches;

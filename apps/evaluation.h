@@ -9,6 +9,7 @@
 #include <string>
 
 #include "apps/report.h"
+#include "autograd/autocast.h"
 #include "data/loader.h"
 #include "layers/resnet_arm.h"
 
@@ -25,7 +26,13 @@ struct Evaluation {
 // split) through `model`, restoring the model's training mode afterwards.
 // `progress_label`: the progress bar's label; empty for none. `should_stop`,
 // when given, is asked after each batch; true ends the pass early (Ctrl-C).
+// `autocast`, when given, is the mixed-precision policy of the forward
+// passes (16-bit inference, or a mixed-precision run's validation).
 Evaluation evaluate(Classifier& model, Loader& loader, std::int64_t epoch, const std::string& progress_label,
-                    const std::function<bool()>& should_stop = {});
+                    const std::function<bool()>& should_stop = {}, Autocast* autocast = nullptr);
+
+// The model's logits for `images` (on the model's device), in float32, under
+// `autocast` when given. No autograd is recorded by the caller's choice.
+Tensor classify(Classifier& model, const Tensor& images, Autocast* autocast);
 
 }  // namespace armnet::apps

@@ -48,6 +48,22 @@ void add_device_option(CLI::App& command, std::string& device) {
   command.add_option("--device", device, "cpu or cuda (a GPU)")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
 }
 
+void add_amp_options(CLI::App& command, std::string& amp, std::string& amp_dtype) {
+  command.add_option("--amp", amp, "Mixed precision: off, O1 (16-bit ops, float32 weights) or O2 (16-bit weights "
+                                   "with float32 masters)")
+      ->check(CLI::IsMember({"off", "O1", "O2"}))
+      ->capture_default_str();
+  command.add_option("--amp_dtype", amp_dtype, "The 16-bit type of --amp: fp16 (with loss scaling) or bf16")
+      ->check(CLI::IsMember({"fp16", "bf16"}))
+      ->capture_default_str();
+}
+
+std::unique_ptr<Autocast> autocast_from_flags(const std::string& amp, const std::string& amp_dtype) {
+  const AmpLevel level = parse_amp_level(amp);
+  if (level == AmpLevel::Off) return nullptr;
+  return std::make_unique<Autocast>(level, parse_amp_dtype(amp_dtype));
+}
+
 Device device_from_flag(const std::string& device) {
   if (device == "cpu") return Device::CPU;
   check(device == "cuda", "--device \"", printable(device), "\": expected cpu or cuda");

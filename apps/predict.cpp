@@ -8,6 +8,7 @@
 
 #include "apps/checkpoint.h"
 #include "apps/commands.h"
+#include "apps/evaluation.h"
 #include "autograd/engine.h"
 #include "data/image.h"
 #include "data/raf_db.h"
@@ -25,6 +26,7 @@ struct PredictArguments {
   int image_size = 0;
   std::int64_t max_image_pixels = limits::kDefaultImagePixels;
   std::string device = "cpu";
+  std::string amp = "off", amp_dtype = "fp16";  // 16-bit inference
 };
 
 // The images as one normalised float32 batch [N, 3, S, S] (the test pipeline:
@@ -66,16 +68,19 @@ void run_predict(const PredictArguments& arguments) {
         model->options().num_classes, " classes, not RAF-DB's ", kRafNumClasses);
   model->eval();
   autograd::NoGradGuard no_grad;
+  const std::unique_ptr<Autocast> autocast = autocast_from_flags(arguments.amp, arguments.amp_dtype);
   const int size = model->options().image_size;
   // Alone (batch 1) by default, so that an image's prediction does not depend
   // on the others listed; --as_batch runs them together as `armnet test` does.
   std::vector<std::vector<double>> results;
   if (arguments.as_batch) {
-    results = probabilities(model->forward(load_images(arguments.images, size, arguments.max_image_pixels).to(device)));
+    results = probabilities(
+        classify(*model, load_images(arguments.images, size, arguments.max_image_pixels).to(device), autocast.get()));
   } else {
     for (const std::string& path : arguments.images) {
       results.push_back(
-          probabilities(model->forward(load_images({path}, size, arguments.max_image_pixels).to(device)))[0]);
+          probabilities(classify(*model, load_images({path}, size, arguments.max_image_pixels).to(device),
+                                 autocast.get()))[0]);
     }
   }
   nlohmann::ordered_json json = nlohmann::ordered_json::array();
@@ -112,6 +117,7 @@ void add_predict_command(CLI::App& app) {
       ->check(CLI::Range(1, limits::kModelImageSize));
   add_max_image_pixels_option(*command, arguments->max_image_pixels);
   add_device_option(*command, arguments->device);
+  add_amp_options(*command, arguments->amp, arguments->amp_dtype);
   command->callback([arguments] { run_predict(*arguments); });
 }
 

@@ -60,6 +60,10 @@ struct EpochMetrics {
   int epoch = 0;  // 1-based
   double train_loss = 0, train_accuracy = 0, val_loss = 0, val_accuracy = 0, lr = 0;
   double seconds = 0;  // wall time of the epoch
+  // Mixed precision: the steps the loss scaler skipped in the epoch, and the
+  // scale at its end (1 without loss scaling).
+  std::int64_t skipped_steps = 0;
+  double loss_scale = 1.0;
 };
 
 }  // namespace armnet::apps

@@ -32,6 +32,8 @@ struct TestArguments {
   std::uint64_t seed = 0;  // of the shuffled orders of --batch_sweep
   std::int64_t max_image_pixels = limits::kDefaultImagePixels;
   std::string device = "cpu";
+  std::string amp = "off", amp_dtype = "fp16";  // 16-bit inference
+  std::shared_ptr<Autocast> autocast;           // from those two; null for off
 };
 
 std::vector<std::string> short_names() { return {kRafShortNames.begin(), kRafShortNames.end()}; }
@@ -47,7 +49,7 @@ Evaluation evaluate_split(Classifier& model, const std::vector<LabeledImage>& im
   loading.workers = arguments.workers;
   loading.max_image_pixels = arguments.max_image_pixels;
   Loader loader(images, loading);
-  return evaluate(model, loader, 0, label);
+  return evaluate(model, loader, 0, label, {}, arguments.autocast.get());
 }
 
 void print_batch_sweep(Classifier& model, const std::vector<LabeledImage>& images, const TestArguments& arguments) {
@@ -83,6 +85,8 @@ void run_test(const TestArguments& arguments) {
               options.architecture == "arm" && !options.batch_independent_eval
                   ? " (the ARM's result depends on the batch: see --batch_sweep)"
                   : "");
+  if (arguments.autocast)
+    std::printf("16-bit inference: --amp %s %s\n", arguments.amp.c_str(), arguments.amp_dtype.c_str());
   std::fflush(stdout);
   const Evaluation result = evaluate_split(*model, data.test, arguments.batch_size, false, arguments, "test");
   const ConfusionMatrix& confusion = result.confusion;
@@ -131,7 +135,11 @@ void add_test_command(CLI::App& app) {
       ->capture_default_str();
   add_max_image_pixels_option(*command, arguments->max_image_pixels);
   add_device_option(*command, arguments->device);
-  command->callback([arguments] { run_test(*arguments); });
+  add_amp_options(*command, arguments->amp, arguments->amp_dtype);
+  command->callback([arguments] {
+    arguments->autocast = autocast_from_flags(arguments->amp, arguments->amp_dtype);
+    run_test(*arguments);
+  });
 }
 
 }  // namespace armnet::apps

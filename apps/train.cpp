@@ -100,11 +100,13 @@ void load_pretrained(Classifier& model, const std::string& path) {
 }
 
 void write_metrics_csv(const std::string& path, const std::vector<EpochMetrics>& history) {
-  std::string text = "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds\n";
+  // The wall time stays the last column (the one that differs between two runs of the same numbers).
+  std::string text = "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,skipped_steps,loss_scale,seconds\n";
   for (const EpochMetrics& m : history) {
-    char line[256];
-    std::snprintf(line, sizeof line, "%d,%.17g,%.17g,%.17g,%.17g,%.9g,%.3f\n", m.epoch, m.train_loss,
-                  m.train_accuracy, m.val_loss, m.val_accuracy, m.lr, m.seconds);
+    char line[320];
+    std::snprintf(line, sizeof line, "%d,%.17g,%.17g,%.17g,%.17g,%.9g,%lld,%.17g,%.3f\n", m.epoch, m.train_loss,
+                  m.train_accuracy, m.val_loss, m.val_accuracy, m.lr, static_cast<long long>(m.skipped_steps),
+                  m.loss_scale, m.seconds);
     text += line;
   }
   write_file_atomically(path, {{text.data(), text.size()}});
@@ -112,6 +114,13 @@ void write_metrics_csv(const std::string& path, const std::vector<EpochMetrics>&
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// The run's mixed precision (null for --amp off).
+std::unique_ptr<MixedPrecision> mixed_precision_for(const TrainOptions& options) {
+  const AmpLevel level = parse_amp_level(options.amp);
+  if (level == AmpLevel::Off) return nullptr;
+  return std::make_unique<MixedPrecision>(level, parse_amp_dtype(options.amp_dtype));
 }
 
 }  // namespace
@@ -145,6 +154,10 @@ void check_train_options(const TrainOptions& options) {
         "\": expected cpu or cuda");
   check(options.optimizer == "adam" || options.optimizer == "sgd", "--optimizer \"", printable(options.optimizer),
         "\": expected adam or sgd");
+  check(options.amp == "off" || options.amp == "O1" || options.amp == "O2", "--amp \"", printable(options.amp),
+        "\": expected off, O1 or O2");
+  check(options.amp_dtype == "fp16" || options.amp_dtype == "bf16", "--amp_dtype \"", printable(options.amp_dtype),
+        "\": expected fp16 or bf16");
   check(options.max_image_pixels > 0, "--max_image_pixels ", options.max_image_pixels, " must be positive");
 }
 
@@ -170,6 +183,8 @@ int run_training(const TrainOptions& given, const std::string& resume_dir, bool 
   std::shared_ptr<Classifier> model = make_model(model_options(options));
   model->to(device);  // before anything is loaded: weights and optimizer state go where the parameters are
   Optimizer optimizer(model->named_parameters(), optimizer_options(options));
+  const std::unique_ptr<MixedPrecision> amp = mixed_precision_for(options);
+  Autocast* const autocast = amp ? &amp->autocast() : nullptr;
   prepare_output_directory(options.out);
   const RafDataset data = read_raf_db(options.raf_path);
   check(!data.train.empty() && !data.test.empty(), options.raf_path, ": needs train and test images (found ",
@@ -187,7 +202,15 @@ int run_training(const TrainOptions& given, const std::string& resume_dir, bool 
       throw Error(str_cat(start.path, ": ", error.what()));
     }
     model->dropout_generator().set_state(state.dropout_generator);
+    if (amp) {
+      try {
+        amp->set_scaler(state.scaler);
+      } catch (const Error& error) {
+        throw Error(str_cat(start.path, ": ", error.what()));
+      }
+    }
   } else {
+    if (amp) state.scaler = amp->scaler();
     if (!options.pretrained.empty()) load_pretrained(*model, options.pretrained);
     if (!options.checkpoint.empty()) {
       start = read_checkpoint(options.checkpoint);
@@ -247,6 +270,9 @@ int run_training(const TrainOptions& given, const std::string& resume_dir, bool 
               options.optimizer.c_str(), initial_lr(options), options.lr_gamma, options.weight_decay,
               options.batch_size, options.val_batch_size, static_cast<long long>(batches), options.sampler.c_str(),
               static_cast<unsigned long long>(options.seed), options.device.c_str(), train_loader.workers());
+  if (amp)
+    std::printf("  mixed precision %s %s, loss scale %g%s\n", options.amp.c_str(), options.amp_dtype.c_str(),
+                state.scaler.scale, state.scaler.dynamic ? " (dynamic)" : " (fixed)");
   if (!resume_dir.empty()) {
     std::printf("  resuming %s at epoch %lld, batch %lld of %lld\n", start.path.c_str(),
                 static_cast<long long>(state.epoch + 1), static_cast<long long>(state.batches_done),
@@ -278,25 +304,40 @@ int run_training(const TrainOptions& given, const std::string& resume_dir, bool 
     Batch batch;
     while (train_loader.next(batch)) {
       // On a GPU the batch is uploaded from its pinned buffer asynchronously.
-      const Tensor logits = model->forward(batch.images.to(device));
+      const Tensor logits = classify(*model, batch.images.to(device), autocast);
       const Tensor loss = cross_entropy(logits, batch.labels.to(device));
       const double loss_value = loss.item();
       if (!std::isfinite(loss_value)) {
         progress.finish();
         kernels::check_cross_entropy_targets(loss);  // on a GPU a bad label shows first as a NaN loss
+        const std::string overflow_note =
+            options.amp != "off" && options.amp_dtype == "fp16"
+                ? " (under --amp with fp16 the forward pass may exceed float16's range, 65504: --amp_dtype bf16 "
+                  "has float32's range)"
+                : "";
         throw Error(str_cat("the training loss became ", loss_value, " at epoch ", epoch + 1, ", step ",
                             batch.index + 1, " of ", batches, "; training stopped (the last good checkpoint ",
-                            fs::exists(last_path) ? last_path : std::string("(none yet)"), " is kept)"));
+                            fs::exists(last_path) ? last_path : std::string("(none yet)"), " is kept)",
+                            overflow_note));
       }
-      loss.backward();
-      optimizer.step();
-      optimizer.zero_grad();
+      if (amp) {
+        amp->scale_loss(loss).backward();
+        const bool stepped = amp->step(optimizer);  // or skipped: the gradients overflowed at this scale
+        amp->zero_grad(optimizer);
+        state.scaler = amp->scaler();
+        if (!stepped) ++state.partial_skipped_steps;
+      } else {
+        loss.backward();
+        optimizer.step();
+        optimizer.zero_grad();
+      }
       state.batches_done = batch.index + 1;
       state.partial_loss_sum += loss_value;
       state.partial_correct += kernels::correct_count(logits.detach(), batch.labels.to(device));
       state.partial_seen += batch.labels.numel();
       images_here += batch.labels.numel();
-      progress.update(state.batches_done, images_here, state.partial_loss_sum / static_cast<double>(state.batches_done));
+      progress.update(state.batches_done, images_here, state.partial_loss_sum / static_cast<double>(state.batches_done),
+                      amp ? str_cat("scale ", state.scaler.scale, " skipped ", state.partial_skipped_steps) : "");
       if (stop.requested()) {
         progress.finish();
         state.partial_seconds += seconds_since(epoch_start);
@@ -307,7 +348,7 @@ int run_training(const TrainOptions& given, const std::string& resume_dir, bool 
     // A Ctrl-C here saves the epoch with all its training done: the resumed
     // run starts at this validation.
     const Evaluation validation = evaluate(*model, val_loader, 0, str_cat("validation ", epoch + 1, "/", options.epochs),
-                                           [&] { return stop.requested(); });
+                                           [&] { return stop.requested(); }, autocast);
     if (validation.interrupted) {
       state.partial_seconds += seconds_since(epoch_start);
       return interrupted();
@@ -322,10 +363,16 @@ int run_training(const TrainOptions& given, const std::string& resume_dir, bool 
     metrics.val_accuracy = validation.confusion.accuracy();
     metrics.lr = lr;
     metrics.seconds = state.partial_seconds + seconds_since(epoch_start);
+    metrics.skipped_steps = state.partial_skipped_steps;
+    metrics.loss_scale = state.scaler.scale;
     std::printf("[Epoch %d] Training accuracy: %.4f. Loss: %.3f. LR %.6f\n", metrics.epoch, metrics.train_accuracy,
                 metrics.train_loss, metrics.lr);
     std::printf("[Epoch %d] Validation accuracy:%.4f. Loss:%.3f\n", metrics.epoch, metrics.val_accuracy,
                 metrics.val_loss);
+    if (amp)
+      std::printf("[Epoch %d] Mixed precision %s %s: loss scale %g, %lld skipped steps\n", metrics.epoch,
+                  options.amp.c_str(), options.amp_dtype.c_str(), metrics.loss_scale,
+                  static_cast<long long>(metrics.skipped_steps));
 
     state.history.push_back(metrics);
     state.epoch = epoch + 1;
@@ -333,6 +380,7 @@ int run_training(const TrainOptions& given, const std::string& resume_dir, bool 
     state.partial_loss_sum = 0.0;
     state.partial_correct = state.partial_seen = 0;
     state.partial_seconds = 0.0;
+    state.partial_skipped_steps = 0;
     write_metrics_csv(metrics_path, state.history);
     write_training_curves_png(curves_path, state.history);
     if (metrics.val_accuracy > state.best_accuracy) {
@@ -396,6 +444,7 @@ void add_train_command(CLI::App& app) {
       ->capture_default_str();
   command->add_option("--out", o.out, "Directory for checkpoints, metrics.csv and curves.png")->capture_default_str();
   add_device_option(*command, o.device);
+  add_amp_options(*command, o.amp, o.amp_dtype);
   command->add_option("--resume", arguments->resume, "Continue the run in this directory exactly where it stopped");
   command->add_flag("--skip_bad", o.skip_bad, "Skip undecodable images with a warning instead of stopping");
   add_max_image_pixels_option(*command, o.max_image_pixels);

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/report.h"
+#include "layers/mixed_precision.h"
 #include "layers/resnet_arm.h"
 #include "tensor/limits.h"
 
@@ -45,6 +46,8 @@ struct TrainOptions {
   std::string out = "runs/arm";
   std::string device = "cpu";
   bool skip_bad = false;
+  std::string amp = "off";         // mixed precision: "off", "O1" or "O2" (docs/mixed-precision.md)
+  std::string amp_dtype = "fp16";  // its 16-bit type: "fp16" or "bf16"
   // Settings of this process only, not saved in checkpoints (a resumed run
   // takes them from its own command line):
   std::int64_t max_image_pixels = limits::kDefaultImagePixels;
@@ -73,11 +76,10 @@ struct TrainingState {
   int best_epoch = 0;              // 1-based; 0: none yet
   std::vector<EpochMetrics> history;
   std::string dropout_generator;   // Generator::state() of the model's dropout
-  // The dynamic loss scaler of mixed precision (APEX's): not used in fp32
-  // training, where it stays disabled at scale 1.
-  bool loss_scaling = false;
-  double loss_scale = 1.0;
-  std::int64_t loss_scale_good_steps = 0;
+  // The loss scaler of mixed precision (fp16's moves; fixed at 1 otherwise),
+  // and the steps it skipped in the epoch in progress.
+  LossScalerState scaler;
+  std::int64_t partial_skipped_steps = 0;
 };
 
 nlohmann::json to_json(const TrainingState& state);

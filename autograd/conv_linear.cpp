@@ -1,14 +1,18 @@
 // conv2d, shared_channel_conv2d (the ARM's de-albino step) and linear:
 // allocate the output, run the forward kernel, and record a Node whose
 // closure runs only the backward kernels whose inputs require grad (an
-// undefined bias gets no gradient).
+// undefined bias gets no gradient). Inside an autocast scope each takes its
+// input, weight and bias in 16 bits (autograd/autocast.h).
+#include "autograd/autocast.h"
 #include "autograd/functional.h"
 #include "kernels/conv2d.h"
 #include "kernels/linear.h"
 
 namespace armnet {
 
-Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options) {
+Tensor conv2d(const Tensor& input, const Tensor& weight_in, const Tensor& bias_in, const Conv2dOptions& options) {
+  const Tensor x = autocast::to_low_precision(input);
+  const Tensor weight = autocast::weight(weight_in), bias = autocast::weight(bias_in);
   const kernels::Conv2dGeometry geometry = kernels::conv2d_geometry(x, weight, options);
   Tensor y =
       Tensor::empty({geometry.batch, geometry.out_channels, geometry.out_h, geometry.out_w}, x.dtype(), x.device());
@@ -46,7 +50,9 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
 // One kernel [1, 1, k, k] over every plane of x [N, C, H, W]
 // (kernels/conv2d.h: on the CPU conv2d over the [N*C, 1, H, W] view, on CUDA
 // hand-written kernels); the kernel's gradient sums over every plane.
-Tensor shared_channel_conv2d(const Tensor& x, const Tensor& kernel, int stride) {
+Tensor shared_channel_conv2d(const Tensor& input, const Tensor& kernel_in, int stride) {
+  const Tensor x = autocast::to_low_precision(input);
+  const Tensor kernel = autocast::weight(kernel_in);
   const kernels::SharedChannelGeometry geometry = kernels::shared_channel_conv2d_geometry(x, kernel, stride);
   Tensor y = Tensor::empty({geometry.batch, geometry.channels, geometry.out_h, geometry.out_w}, x.dtype(), x.device());
   kernels::shared_channel_conv2d_forward(x, kernel, y, geometry);
@@ -72,7 +78,9 @@ Tensor shared_channel_conv2d(const Tensor& x, const Tensor& kernel, int stride) 
       });
 }
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+Tensor linear(const Tensor& input, const Tensor& weight_in, const Tensor& bias_in) {
+  const Tensor x = autocast::to_low_precision(input);
+  const Tensor weight = autocast::weight(weight_in), bias = autocast::weight(bias_in);
   Tensor y = Tensor::empty(kernels::linear_output_shape(x, weight, bias), x.dtype(), x.device());
   kernels::linear_forward(x, weight, bias, y);
   const bool grad_x = x.requires_grad();

@@ -2,6 +2,7 @@
 // the residual connections and of the ARM head (xmean + alpha * global).
 #include <algorithm>
 
+#include "autograd/autocast.h"
 #include "autograd/functional.h"
 #include "kernels/elementwise.h"
 
@@ -15,7 +16,9 @@ static Tensor reduce_to_shape(const Tensor& grad, const Shape& shape) {
   return reduced;
 }
 
-Tensor add(const Tensor& a, const Tensor& b) {
+Tensor add(const Tensor& a_in, const Tensor& b_in) {
+  Tensor a = a_in, b = b_in;
+  autocast::promote(a, b);
   check_same_dtype_device("add", a, b);
   Tensor out = Tensor::empty(kernels::broadcast_shape("add", a.shape(), b.shape()), a.dtype(), a.device());
   kernels::add(a, b, out);
@@ -25,7 +28,9 @@ Tensor add(const Tensor& a, const Tensor& b) {
   });
 }
 
-Tensor mul(const Tensor& a, const Tensor& b) {
+Tensor mul(const Tensor& a_in, const Tensor& b_in) {
+  Tensor a = a_in, b = b_in;
+  autocast::promote(a, b);
   check_same_dtype_device("mul", a, b);
   Tensor out = Tensor::empty(kernels::broadcast_shape("mul", a.shape(), b.shape()), a.dtype(), a.device());
   kernels::mul(a, b, out);
@@ -97,7 +102,8 @@ static Shape drop_axes(const Shape& shape, const std::vector<int>& axes) {
 
 // Sum over axes, times `factor` (1 for sum, 1/count for mean). Backward
 // broadcasts the gradient back to the input shape, times the same factor.
-static Tensor scaled_sum(const char* op, const Tensor& x, std::vector<int> axes, bool keepdim, bool average) {
+static Tensor scaled_sum(const char* op, const Tensor& input, std::vector<int> axes, bool keepdim, bool average) {
+  const Tensor x = autocast::to_float32(input);  // a reduction: an FP32 island
   check_floating(op, x);
   const Shape kept = kept_shape(op, x.shape(), axes);
   const double count = static_cast<double>(x.numel()) / static_cast<double>(std::max<std::int64_t>(shape_numel(kept), 1));

@@ -24,6 +24,7 @@ Tensor record(const char* op, Tensor output, std::initializer_list<Tensor> input
   if (!needs_grad(inputs)) return output;
   auto node = std::make_shared<Node>();
   node->op = op;
+  node->output_dtype = output.dtype();
   for (const Tensor& input : inputs) {
     Edge edge;
     if (input.defined() && input.requires_grad()) {
@@ -95,6 +96,8 @@ void run_backward(const Tensor& root, const Tensor& gradient) {
     pending.erase(found);
     check(static_cast<bool>(node->backward), "backward() through ", node->op,
           " a second time: its saved tensors were freed by the first backward()");
+    check(grad_output.dtype() == node->output_dtype, "backward of ", node->op, ": a ", dtype_name(grad_output.dtype()),
+          " gradient for its ", dtype_name(node->output_dtype), " output");
     std::vector<Tensor> grads = node->backward(grad_output);
     node->backward = nullptr;  // release saved tensors
     check(grads.size() == node->edges.size(), "backward of ", node->op, " returned ", grads.size(),

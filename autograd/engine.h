@@ -35,6 +35,7 @@ using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output)>
 
 struct Node {
   std::string op;           // for messages: "conv2d", "batch_norm2d", ...
+  DType output_dtype;       // the dtype of the op's output, which its gradient must have
   std::vector<Edge> edges;  // one per input, in the op's argument order
   BackwardFn backward;      // empty once it has run
 };

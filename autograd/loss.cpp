@@ -1,11 +1,14 @@
 // log_softmax and cross_entropy: the classification losses over logits
-// [N, C], one row per sample.
+// [N, C], one row per sample. Both are FP32 islands of mixed precision:
+// 16-bit logits are cast to float32 first inside an autocast scope.
+#include "autograd/autocast.h"
 #include "autograd/functional.h"
 #include "kernels/loss.h"
 
 namespace armnet {
 
-Tensor log_softmax(const Tensor& logits) {
+Tensor log_softmax(const Tensor& input) {
+  const Tensor logits = autocast::to_float32(input);
   kernels::check_logits_and_target("log_softmax", logits);
   Tensor log_probs = Tensor::empty_like(logits);
   kernels::log_softmax_forward(logits, log_probs);
@@ -17,7 +20,8 @@ Tensor log_softmax(const Tensor& logits) {
   });
 }
 
-Tensor cross_entropy(const Tensor& logits, const Tensor& target) {
+Tensor cross_entropy(const Tensor& input, const Tensor& target) {
+  const Tensor logits = autocast::to_float32(input);
   check(target.defined(), "cross_entropy: target is undefined");
   kernels::check_logits_and_target("cross_entropy", logits, target);
   Tensor loss = Tensor::empty({}, logits.dtype(), logits.device());

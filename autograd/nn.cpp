@@ -1,5 +1,6 @@
 // batch_norm2d, max_pool2d, global_avg_pool2d, pixel_shuffle, dropout: the
 // normalisation, pooling, shuffle and dropout layers of ResNet-18 and the ARM.
+#include "autograd/autocast.h"
 #include "autograd/functional.h"
 #include "kernels/batch_norm.h"
 #include "kernels/dropout.h"
@@ -9,7 +10,7 @@
 namespace armnet {
 
 static void check_nchw(const char* op, const Tensor& x) {
-  check_floating(op, x);
+  check(x.defined() && is_floating(x.dtype()), op, ": expected a floating tensor, got ", x.describe());
   check(x.ndim() == 4, op, ": expected a 4-D NCHW input, got ", x.describe());
 }
 
@@ -57,8 +58,9 @@ Tensor max_pool2d(const Tensor& x, int kernel, int stride, int padding) {
   });
 }
 
-Tensor global_avg_pool2d(const Tensor& x) {
+Tensor global_avg_pool2d(const Tensor& input) {
   const char* op = "global_avg_pool2d";
+  const Tensor x = autocast::to_float32(input);  // a mean: an FP32 island
   check_nchw(op, x);
   Tensor y = Tensor::empty({x.size(0), x.size(1)}, x.dtype(), x.device());
   kernels::global_avg_pool2d_forward(x, y);
@@ -87,7 +89,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& generator) {
   const char* op = "dropout";
   check(p >= 0.0 && p < 1.0, op, ": probability ", p, " must be in [0, 1)");
   if (!training || p == 0.0) return x;
-  check_floating(op, x);
+  check(x.defined() && is_floating(x.dtype()), op, ": expected a floating tensor, got ", x.describe());
   // Drawn on x's device (kernels/dropout.h: CPU and CUDA masks differ).
   Tensor mask = Tensor::empty(x.shape(), DType::UInt8, x.device());
   kernels::dropout_mask(mask, p, generator);

@@ -1,6 +1,7 @@
 // The Tensor members that autograd records: views (reshape, flatten), copies
 // between dtypes and devices (to, clone), and backward() itself.
 #include "autograd/engine.h"
+#include "kernels/convert.h"
 
 namespace armnet {
 
@@ -47,15 +48,26 @@ Tensor Tensor::flatten(int start_dim) const {
   return reshape(shape);
 }
 
+// `destination` = `source` converted: between floating dtypes on one device
+// by the cast kernel (on a GPU without a trip through the host; mixed
+// precision casts every step), otherwise by copy_from.
+static void convert_into(const Tensor& source, Tensor& destination) {
+  if (source.dtype() != destination.dtype() && source.device() == destination.device() &&
+      is_floating(source.dtype()) && is_floating(destination.dtype()))
+    kernels::cast(source, destination);
+  else
+    destination.copy_from(source);
+}
+
 // A differentiable copy into (dtype, device); the gradient is copied back.
 static Tensor copy_to(const Tensor& source, DType dtype, Device device, const char* op) {
   Tensor copy = Tensor::empty(source.shape(), dtype, device);
-  copy.copy_from(source);
+  convert_into(source, copy);
   const DType source_dtype = source.dtype();
   const Device source_device = source.device();
   return autograd::record(op, copy, {source}, [source_dtype, source_device](const Tensor& grad) {
     Tensor back = Tensor::empty(grad.shape(), source_dtype, source_device);
-    back.copy_from(grad);
+    convert_into(grad, back);
     return std::vector<Tensor>{back};
   });
 }

@@ -52,7 +52,9 @@ void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, T
   check_shape(op, "weight", weight, weight_shape(g));
   check_shape(op, "output", y, output_shape(g));
   check_bias(op, x, weight, bias);
-  check_floating(op, x);
+  check_floating_or_16bit(op, x);
+  // 16-bit: cuDNN computes it (float32 accumulation); the CPU in float32.
+  if (is_16bit(x) && x.device() == Device::CPU) return run_in_float32(conv2d_forward, x, weight, bias, y, g);
   // Every tensor's device was checked against x's above.
   if constexpr (kWithCuda) if (x.device() == Device::CUDA) return cuda::conv2d_forward(x, weight, bias, y, g);
   cpu::conv2d_forward(x, weight, bias, y, g);
@@ -65,7 +67,9 @@ void conv2d_backward_data(const Tensor& grad_y, const Tensor& weight, Tensor& gr
   check_shape(op, "grad_output", grad_y, output_shape(g));
   check_shape(op, "weight", weight, weight_shape(g));
   check_shape(op, "grad_input", grad_x, input_shape(g));
-  check_floating(op, grad_y);
+  check_floating_or_16bit(op, grad_y);
+  if (is_16bit(grad_y) && grad_y.device() == Device::CPU)
+    return run_in_float32(conv2d_backward_data, grad_y, weight, grad_x, g);
   if constexpr (kWithCuda)
     if (grad_y.device() == Device::CUDA) return cuda::conv2d_backward_data(grad_y, weight, grad_x, g);
   cpu::conv2d_backward_data(grad_y, weight, grad_x, g);
@@ -83,7 +87,9 @@ void conv2d_backward_weights(const Tensor& grad_y, const Tensor& x, Tensor& grad
     check_same_dtype_device(op, grad_y, grad_bias);
     check_shape(op, "grad_bias", grad_bias, {g.out_channels});
   }
-  check_floating(op, grad_y);
+  check_floating_or_16bit(op, grad_y);
+  if (is_16bit(grad_y) && grad_y.device() == Device::CPU)
+    return run_in_float32(conv2d_backward_weights, grad_y, x, grad_weight, grad_bias, g);
   if constexpr (kWithCuda)
     if (grad_y.device() == Device::CUDA) return cuda::conv2d_backward_weights(grad_y, x, grad_weight, grad_bias, g);
   cpu::conv2d_backward_weights(grad_y, x, grad_weight, grad_bias, g);
@@ -98,7 +104,7 @@ SharedChannelGeometry shared_channel_conv2d_geometry(const Tensor& x, const Tens
   check(kernel.ndim() == 4 && kernel.size(0) == 1 && kernel.size(1) == 1 && kernel.size(2) == kernel.size(3), op,
         ": the kernel must have shape [1, 1, k, k] (one kernel shared by every channel), got ",
         shape_text(kernel.shape()));
-  check_floating(op, x);
+  check_floating_or_16bit(op, x);
   check_same_dtype_device(op, x, kernel);
   check(stride > 0, op, ": stride ", stride, " must be positive");
   SharedChannelGeometry g{};
@@ -180,8 +186,13 @@ void shared_channel_conv2d_forward(const Tensor& x, const Tensor& kernel, Tensor
   check_shape(op, "input", x, shared_channel_input_shape(g));
   check_shape(op, "kernel", kernel, shared_channel_kernel_shape(g));
   check_shape(op, "output", y, shared_channel_output_shape(g));
-  check_floating(op, x);
-  if constexpr (kWithCuda) if (hand_written_on(x)) return cuda::shared_channel_conv2d_forward(x, kernel, y, g);
+  check_floating_or_16bit(op, x);
+  // The hand-written kernels take float32 and float64; 16-bit goes through
+  // float32 stand-ins to them. The conv2d path takes 16-bit itself.
+  if constexpr (kWithCuda)
+    if (hand_written_on(x))
+      return is_16bit(x) ? run_in_float32(shared_channel_conv2d_forward, x, kernel, y, g)
+                         : cuda::shared_channel_conv2d_forward(x, kernel, y, g);
   Tensor y_planes = planes_view(y);
   conv2d_forward(planes_view(x), kernel, Tensor(), y_planes, as_conv2d(g));
 }
@@ -194,9 +205,11 @@ void shared_channel_conv2d_backward_input(const Tensor& grad_y, const Tensor& ke
   check_shape(op, "grad_output", grad_y, shared_channel_output_shape(g));
   check_shape(op, "kernel", kernel, shared_channel_kernel_shape(g));
   check_shape(op, "grad_input", grad_x, shared_channel_input_shape(g));
-  check_floating(op, grad_y);
+  check_floating_or_16bit(op, grad_y);
   if constexpr (kWithCuda)
-    if (hand_written_on(grad_y)) return cuda::shared_channel_conv2d_backward_input(grad_y, kernel, grad_x, g);
+    if (hand_written_on(grad_y))
+      return is_16bit(grad_y) ? run_in_float32(shared_channel_conv2d_backward_input, grad_y, kernel, grad_x, g)
+                              : cuda::shared_channel_conv2d_backward_input(grad_y, kernel, grad_x, g);
   Tensor grad_x_planes = planes_view(grad_x);
   conv2d_backward_data(planes_view(grad_y), kernel, grad_x_planes, as_conv2d(g));
 }
@@ -209,9 +222,11 @@ void shared_channel_conv2d_backward_kernel(const Tensor& grad_y, const Tensor& x
   check_shape(op, "grad_output", grad_y, shared_channel_output_shape(g));
   check_shape(op, "input", x, shared_channel_input_shape(g));
   check_shape(op, "grad_kernel", grad_kernel, shared_channel_kernel_shape(g));
-  check_floating(op, grad_y);
+  check_floating_or_16bit(op, grad_y);
   if constexpr (kWithCuda)
-    if (hand_written_on(grad_y)) return cuda::shared_channel_conv2d_backward_kernel(grad_y, x, grad_kernel, g);
+    if (hand_written_on(grad_y))
+      return is_16bit(grad_y) ? run_in_float32(shared_channel_conv2d_backward_kernel, grad_y, x, grad_kernel, g)
+                              : cuda::shared_channel_conv2d_backward_kernel(grad_y, x, grad_kernel, g);
   Tensor no_bias;
   conv2d_backward_weights(planes_view(grad_y), planes_view(x), grad_kernel, no_bias, as_conv2d(g));
 }

@@ -12,6 +12,7 @@
 
 #include <cassert>
 
+#include "kernels/float32_stand_ins.h"
 #include "tensor/tensor.h"
 
 namespace armnet::kernels {
@@ -36,17 +37,25 @@ inline constexpr bool kWithCuda = false;
 // tensors, waking a second thread costs more than it saves.
 constexpr std::int64_t kParallelGrain = 1 << 14;
 
+// Any floating dtype: float32 and float64, and the 16-bit storage types of
+// mixed precision, which the entries that take them send through
+// run_in_float32 (kernels/float32_stand_ins.h) or to a 16-bit body.
+inline void check_floating_or_16bit(const char* op, const Tensor& tensor) {
+  check(tensor.defined(), op, ": undefined tensor argument");
+  check(is_floating(tensor.dtype()), op, ": ", tensor, " is not a floating tensor");
+}
+
 // x is 4-D (NCHW); `what` names it in the message ("input", "grad_input").
 inline void check_nchw(const char* op, const Tensor& x, const char* what = "input") {
   check(x.ndim() == 4, op, ": expected a 4-D NCHW ", what, ", got ", x);
 }
 
-// x (floating) against weight (x's dtype and device): both `rank`-D, laid out
+// x (floating, 16-bit included) against weight (x's dtype and device): both `rank`-D, laid out
 // as `x_layout` and `weight_layout` say, with as many `features` (size 1:
 // "channels", "features") in x as weight expects. Errors name both shapes.
 inline void check_input_and_weight(const char* op, const Tensor& x, const Tensor& weight, int rank,
                                    const char* x_layout, const char* weight_layout, const char* features) {
-  check_floating(op, x);
+  check_floating_or_16bit(op, x);
   check_same_dtype_device(op, x, weight);
   check(x.ndim() == rank, op, ": input ", x, " is not ", rank, "-D ", x_layout);
   check(weight.ndim() == rank, op, ": weight ", weight, " is not ", rank, "-D ", weight_layout);

@@ -20,7 +20,8 @@ void dropout_apply(const Tensor& x, const Tensor& mask, double scale, Tensor& ou
   check_same_dtype_device(op, x, out);
   check(mask.dtype() == DType::UInt8, op, ": mask ", mask, " must be uint8");
   check(mask.device() == x.device(), op, ": mask ", mask, " and input ", x, " are on different devices");
-  check_floating(op, x);
+  check_floating_or_16bit(op, x);
+  if (is_16bit(x)) return run_in_float32(dropout_apply, x, mask, scale, out);
   if constexpr (kWithCuda) if (x.device() == Device::CUDA) return cuda::dropout_apply(x, mask, scale, out);
   cpu::dropout_apply(x, mask, scale, out);
 }

@@ -75,18 +75,20 @@ static void check_binary(const char* op, const Tensor& a, const Tensor& b, const
   check_same_dtype_device(op, a, b);
   check_same_dtype_device(op, a, out);
   check_shape(op, "output", out, broadcast_shape(op, a.shape(), b.shape()));
-  check_floating(op, a);
+  check_floating_or_16bit(op, a);
   check_rank(op, out);
 }
 
 void add(const Tensor& a, const Tensor& b, Tensor& out) {
   check_binary("add", a, b, out);
+  if (is_16bit(a)) return run_in_float32(add, a, b, out);
   if constexpr (kWithCuda) if (a.device() == Device::CUDA) return cuda::add(a, b, out);
   cpu::add(a, b, out);
 }
 
 void mul(const Tensor& a, const Tensor& b, Tensor& out) {
   check_binary("mul", a, b, out);
+  if (is_16bit(a)) return run_in_float32(mul, a, b, out);
   if constexpr (kWithCuda) if (a.device() == Device::CUDA) return cuda::mul(a, b, out);
   cpu::mul(a, b, out);
 }
@@ -94,13 +96,15 @@ void mul(const Tensor& a, const Tensor& b, Tensor& out) {
 void add_into(Tensor& y, const Tensor& x) {
   check_same_dtype_device("add_into", y, x);
   check_shape("add_into", "addend", x, y.shape());
-  check_floating("add_into", y);
+  check_floating_or_16bit("add_into", y);
+  if (is_16bit(y)) return run_in_float32(add_into, y, x);
   if constexpr (kWithCuda) if (y.device() == Device::CUDA) return cuda::add_into(y, x);
   cpu::add_into(y, x);
 }
 
 void scale(Tensor& y, double factor) {
-  check_floating("scale", y);
+  check_floating_or_16bit("scale", y);
+  if (is_16bit(y)) return run_in_float32(scale, y, factor);
   if constexpr (kWithCuda) if (y.device() == Device::CUDA) return cuda::scale(y, factor);
   cpu::scale(y, factor);
 }
@@ -109,8 +113,9 @@ void sum_to(const Tensor& x, Tensor& out) {
   check_same_dtype_device("sum_to", x, out);
   check(broadcast_shape("sum_to", out.shape(), x.shape()) == x.shape(), "sum_to: ", shape_text(out.shape()),
         " does not broadcast to ", shape_text(x.shape()));
-  check_floating("sum_to", x);
+  check_floating_or_16bit("sum_to", x);
   check_rank("sum_to", x);
+  if (is_16bit(x)) return run_in_float32(sum_to, x, out);
   if constexpr (kWithCuda) if (x.device() == Device::CUDA) return cuda::sum_to(x, out);
   cpu::sum_to(x, out);
 }
@@ -118,7 +123,8 @@ void sum_to(const Tensor& x, Tensor& out) {
 void relu_forward(const Tensor& x, Tensor& y) {
   check_same_dtype_device("relu", x, y);
   check_shape("relu", "output", y, x.shape());
-  check_floating("relu", x);
+  check_floating_or_16bit("relu", x);
+  if (is_16bit(x)) return run_in_float32(relu_forward, x, y);
   if constexpr (kWithCuda) if (x.device() == Device::CUDA) return cuda::relu_forward(x, y);
   cpu::relu_forward(x, y);
 }
@@ -129,11 +135,12 @@ static void check_relu_backward(const char* op, const Tensor& y, const Tensor& g
   check_same_dtype_device(op, y, grad_x);
   check_shape(op, "grad_output", grad_y, y.shape());
   check_shape(op, "grad_input", grad_x, y.shape());
-  check_floating(op, y);
+  check_floating_or_16bit(op, y);
 }
 
 void relu_backward(const Tensor& y, const Tensor& grad_y, Tensor& grad_x) {
   check_relu_backward("relu_backward", y, grad_y, grad_x);
+  if (is_16bit(y)) return run_in_float32(relu_backward, y, grad_y, grad_x);
   if constexpr (kWithCuda) if (y.device() == Device::CUDA) return cuda::relu_backward(y, grad_y, grad_x);
   cpu::relu_backward(y, grad_y, grad_x);
 }
@@ -143,13 +150,15 @@ void add_relu_forward(const Tensor& a, const Tensor& b, Tensor& y) {
   check_same_dtype_device("add_relu", a, y);
   check_shape("add_relu", "second input", b, a.shape());
   check_shape("add_relu", "output", y, a.shape());
-  check_floating("add_relu", a);
+  check_floating_or_16bit("add_relu", a);
+  if (is_16bit(a)) return run_in_float32(add_relu_forward, a, b, y);
   if constexpr (kWithCuda) if (a.device() == Device::CUDA) return cuda::add_relu_forward(a, b, y);
   cpu::add_relu_forward(a, b, y);
 }
 
 void add_relu_backward(const Tensor& y, const Tensor& grad_y, Tensor& grad_a) {
   check_relu_backward("add_relu_backward", y, grad_y, grad_a);
+  if (is_16bit(y)) return run_in_float32(add_relu_backward, y, grad_y, grad_a);
   if constexpr (kWithCuda) if (y.device() == Device::CUDA) return cuda::relu_backward(y, grad_y, grad_a);
   cpu::relu_backward(y, grad_y, grad_a);
 }

@@ -1,5 +1,5 @@
-// Whether tensors hold only finite values (no NaN, no infinity): the check of
-// every gradient after a mixed-precision backward, in one pass.
+// Whether tensors hold only finite values (no NaN, no infinity), and mixed
+// precision's unscaling of the gradients, which checks them in the same pass.
 #pragma once
 
 #include <string>
@@ -18,6 +18,13 @@ namespace armnet::kernels {
 // one read of the answer by the host.
 bool all_finite(const std::vector<Tensor>& tensors);
 
+// unscaled[i] = gradients[i] * inv_scale in float32, for every i (a float32
+// gradient may be its own `unscaled`: in place), and whether every result is
+// finite: the step that follows a loss-scaled backward (layers/loss_scaler.h).
+// The gradients are floating, of any dtype; the results float32 of their
+// shapes, all on one device. On CUDA: one launch and one read of the answer.
+bool unscale_all(const std::vector<Tensor>& gradients, const std::vector<Tensor>& unscaled, double inv_scale);
+
 // The name of the first tensor that holds a NaN or an infinity, "" when all
 // are finite (for messages: one all_finite per tensor).
 std::string first_non_finite(const std::vector<std::pair<std::string, Tensor>>& named_tensors);
@@ -32,14 +39,23 @@ ARMNET_HOST_DEVICE inline bool is_finite(double value) {
 ARMNET_HOST_DEVICE inline bool is_finite(Half value) { return (value.bits & 0x7c00u) != 0x7c00u; }
 ARMNET_HOST_DEVICE inline bool is_finite(BFloat16 value) { return (value.bits & 0x7f80u) != 0x7f80u; }
 
+// One unscaled gradient: the product in double, rounded once to float32 (an
+// exact product for the power-of-two scales of the loss scaler).
+template <class T>
+ARMNET_HOST_DEVICE inline float unscaled_gradient(T gradient, double inv_scale) {
+  return narrowed<float>(widened(gradient) * inv_scale);
+}
+
 // The bodies (kernels/cpu/finite.cpp, kernels/cuda/finite.cu), called by
 // the checked entry after validating every tensor; the list is not empty.
 namespace cpu {
 bool all_finite(const std::vector<Tensor>& tensors);
+bool unscale_all(const std::vector<Tensor>& gradients, const std::vector<Tensor>& unscaled, double inv_scale);
 }  // namespace cpu
 
 namespace cuda {
 bool all_finite(const std::vector<Tensor>& tensors);
+bool unscale_all(const std::vector<Tensor>& gradients, const std::vector<Tensor>& unscaled, double inv_scale);
 }  // namespace cuda
 
 }  // namespace armnet::kernels

@@ -17,6 +17,8 @@ void linear_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, T
   const Shape output_shape = linear_output_shape(x, weight, bias);
   check_same_dtype_device("linear", x, y);
   check_shape("linear", "output", y, output_shape);
+  // 16-bit: cuBLAS computes it (float32 accumulation); the CPU in float32.
+  if (is_16bit(x) && x.device() == Device::CPU) return run_in_float32(linear_forward, x, weight, bias, y);
   // Every tensor's device was checked against x's above.
   if constexpr (kWithCuda) if (x.device() == Device::CUDA) return cuda::linear_forward(x, weight, bias, y);
   cpu::linear_forward(x, weight, bias, y);
@@ -33,6 +35,8 @@ void linear_backward(const Tensor& grad_y, const Tensor& x, const Tensor& weight
   if (grad_x.defined()) check_shape(op, "grad_input", grad_x, x.shape());
   if (grad_weight.defined()) check_shape(op, "grad_weight", grad_weight, weight.shape());
   if (grad_bias.defined()) check_shape(op, "grad_bias", grad_bias, {weight.size(0)});
+  if (is_16bit(x) && x.device() == Device::CPU)
+    return run_in_float32(linear_backward, grad_y, x, weight, grad_x, grad_weight, grad_bias);
   if constexpr (kWithCuda)
     if (x.device() == Device::CUDA) return cuda::linear_backward(grad_y, x, weight, grad_x, grad_weight, grad_bias);
   cpu::linear_backward(grad_y, x, weight, grad_x, grad_weight, grad_bias);

@@ -16,12 +16,24 @@ static void check_update_operands(const char* op, const Tensor& param, std::init
   }
 }
 
+// An O2 working copy, when there is one: 16-bit, of a float32 param's shape
+// and device.
+static void check_working_copy(const char* op, const Tensor& param, const Tensor& working_copy) {
+  if (!working_copy.defined()) return;
+  check(param.dtype() == DType::Float32 && is_16bit(working_copy) && working_copy.shape() == param.shape() &&
+            working_copy.device() == param.device(),
+        op, ": working copy ", working_copy, " of parameter ", param,
+        " must be float16 or bfloat16 of a float32 parameter's shape and device");
+}
+
 static void check_adam_parameter(const char* op, const AdamParameter& entry) {
   check_update_operands(op, entry.param, {entry.grad, entry.exp_avg, entry.exp_avg_sq});
+  check_working_copy(op, entry.param, entry.working_copy);
   check(entry.step >= 1, op, ": step ", entry.step, " must be at least 1");
 }
 
 static void check_sgd_parameter(const char* op, const SgdParameter& entry, const SgdHyper& hyper) {
+  check_working_copy(op, entry.param, entry.working_copy);
   if (hyper.momentum != 0.0) {
     check_update_operands(op, entry.param, {entry.grad, entry.momentum_buffer});
   } else {

@@ -3,6 +3,8 @@
 // and its state: single-tensor entries, and multi-tensor entries that update
 // a whole list of parameters (on CUDA in ONE launch). layers/optimizer.h owns
 // the state and the step counts; these kernels only update elements in place.
+// For mixed precision's O2 the multi-tensor entries also round each updated
+// float32 master weight into its 16-bit working copy, in the same pass.
 //
 // Every tensor of one parameter has the same shape, dtype (float32 or
 // float64) and device; a multi-tensor call takes one dtype and one device for
@@ -35,9 +37,12 @@ void adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp
 // One parameter of adam_update_all: its tensors (handles to the model's and
 // the optimizer's storage, updated in place) and its own step number, so that
 // parameters which skipped steps get their own bias corrections.
+// `working_copy` (O2; may be undefined): a float16 or bfloat16 tensor of the
+// float32 param's shape that receives the updated param, rounded.
 struct AdamParameter {
   Tensor param, grad, exp_avg, exp_avg_sq;
   std::int64_t step = 1;
+  Tensor working_copy{};
 };
 // adam_update of every parameter of the list with the same hyper-parameters.
 void adam_update_all(const std::vector<AdamParameter>& parameters, const AdamHyper& hyper);
@@ -53,10 +58,11 @@ struct SgdHyper {
 void sgd_update(Tensor& param, const Tensor& grad, Tensor& momentum_buffer, bool first_step, const SgdHyper& hyper);
 
 // One parameter of sgd_update_all (momentum_buffer undefined when the
-// momentum is 0).
+// momentum is 0; working_copy as AdamParameter's).
 struct SgdParameter {
   Tensor param, grad, momentum_buffer;
   bool first_step = true;
+  Tensor working_copy{};
 };
 // sgd_update of every parameter of the list with the same hyper-parameters.
 void sgd_update_all(const std::vector<SgdParameter>& parameters, const SgdHyper& hyper);

@@ -21,7 +21,8 @@ void pixel_shuffle_forward(const Tensor& x, Tensor& y, int factor) {
   const char* op = "pixel_shuffle";
   check_shape(op, "output", y, pixel_shuffle_shape(x, factor));
   check_same_dtype_device(op, x, y);
-  check_floating(op, x);
+  check_floating_or_16bit(op, x);
+  if (is_16bit(x)) return run_in_float32(pixel_shuffle_forward, x, y, factor);
   if constexpr (kWithCuda) if (x.device() == Device::CUDA) return cuda::pixel_shuffle_forward(x, y, factor);
   cpu::pixel_shuffle_forward(x, y, factor);
 }
@@ -30,7 +31,8 @@ void pixel_shuffle_backward(const Tensor& grad_y, Tensor& grad_x, int factor) {
   const char* op = "pixel_shuffle_backward";
   check_shape(op, "grad_output", grad_y, pixel_shuffle_shape(grad_x, factor));
   check_same_dtype_device(op, grad_y, grad_x);
-  check_floating(op, grad_y);
+  check_floating_or_16bit(op, grad_y);
+  if (is_16bit(grad_y)) return run_in_float32(pixel_shuffle_backward, grad_y, grad_x, factor);
   if constexpr (kWithCuda)
     if (grad_y.device() == Device::CUDA) return cuda::pixel_shuffle_backward(grad_y, grad_x, factor);
   cpu::pixel_shuffle_backward(grad_y, grad_x, factor);

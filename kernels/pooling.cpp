@@ -9,7 +9,7 @@ namespace armnet::kernels {
 
 MaxPool2dGeometry max_pool2d_geometry(const Tensor& x, int kernel, int stride, int padding) {
   const char* op = "max_pool2d";
-  check_floating(op, x);
+  check_floating_or_16bit(op, x);
   check_nchw(op, x);
   check(kernel > 0 && stride > 0, op, ": kernel ", kernel, " and stride ", stride, " must be positive");
   check(padding >= 0 && padding <= kernel / 2, op, ": padding ", padding,
@@ -45,7 +45,8 @@ void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const MaxPo
   check_shape(op, "output", y, out_shape);
   check_same_dtype_device(op, x, y);
   if (indices.defined()) check_indices(op, indices, out_shape, x);
-  check_floating(op, x);
+  check_floating_or_16bit(op, x);
+  if (is_16bit(x)) return run_in_float32(max_pool2d_forward, x, y, indices, g);
   if constexpr (kWithCuda) if (x.device() == Device::CUDA) return cuda::max_pool2d_forward(x, y, indices, g);
   cpu::max_pool2d_forward(x, y, indices, g);
 }
@@ -56,7 +57,8 @@ void max_pool2d_backward(const Tensor& grad_y, const Tensor& indices, Tensor& gr
   check_indices(op, indices, grad_y.shape(), grad_y);
   check_shape(op, "grad_input", grad_x, {g.batch, g.channels, g.in_h, g.in_w});
   check_same_dtype_device(op, grad_y, grad_x);
-  check_floating(op, grad_y);
+  check_floating_or_16bit(op, grad_y);
+  if (is_16bit(grad_y)) return run_in_float32(max_pool2d_backward, grad_y, indices, grad_x, g);
   if constexpr (kWithCuda)
     if (grad_y.device() == Device::CUDA) return cuda::max_pool2d_backward(grad_y, indices, grad_x, g);
   cpu::max_pool2d_backward(grad_y, indices, grad_x, g);

@@ -41,15 +41,22 @@ std::vector<std::string> Optimizer::state_names() const {
   return {};
 }
 
-void Optimizer::step() {
+void Optimizer::step() { step({}, {}); }
+
+void Optimizer::step(const std::vector<Tensor>& gradients, const std::vector<Tensor>& working_copies) {
+  check(gradients.empty() || gradients.size() == parameters_.size(), "optimizer step: ", gradients.size(),
+        " gradients for ", parameters_.size(), " parameters");
+  check(working_copies.empty() || working_copies.size() == parameters_.size(), "optimizer step: ",
+        working_copies.size(), " working copies for ", parameters_.size(), " parameters");
   // The parameters that have a gradient, each with its state (created at its
   // first update) and its step number, updated together: one launch on CUDA.
   std::vector<kernels::AdamParameter> adam;
   std::vector<kernels::SgdParameter> sgd;
   for (std::size_t i = 0; i < parameters_.size(); ++i) {
     const Tensor& param = parameters_[i].second;
-    const Tensor grad = param.grad();
+    const Tensor grad = gradients.empty() ? param.grad() : gradients[i];
     if (!grad.defined()) continue;
+    const Tensor working_copy = working_copies.empty() ? Tensor() : working_copies[i];
     ParameterState& state = states_[i];
     if (state.step == 0) {
       for (const std::string& name : state_names()) {
@@ -58,10 +65,10 @@ void Optimizer::step() {
     }
     ++state.step;
     if (options_.kind == "adam") {
-      adam.push_back({param, grad, state.buffers["exp_avg"], state.buffers["exp_avg_sq"], state.step});
+      adam.push_back({param, grad, state.buffers["exp_avg"], state.buffers["exp_avg_sq"], state.step, working_copy});
     } else {
       const Tensor buffer = options_.momentum != 0.0 ? state.buffers["momentum_buffer"] : Tensor();
-      sgd.push_back({param, grad, buffer, state.step == 1});
+      sgd.push_back({param, grad, buffer, state.step == 1, working_copy});
     }
   }
   if (options_.kind == "adam") {

@@ -43,12 +43,18 @@ class Optimizer {
 
   // Updates every parameter that has a gradient; the others are skipped.
   void step();
+  // Mixed precision's step (layers/mixed_precision.h): `gradients` (one per
+  // parameter, float32, undefined where none) replace the parameters' .grad,
+  // and `working_copies` (O2: one per parameter, 16-bit, undefined where
+  // none) receive the updated parameters rounded, in the same launch.
+  void step(const std::vector<Tensor>& gradients, const std::vector<Tensor>& working_copies);
   // Drops every parameter's gradient (PyTorch's zero_grad(set_to_none=True)).
   void zero_grad();
 
   double lr() const { return options_.lr; }
   void set_lr(double lr) { options_.lr = lr; }
   const OptimizerOptions& options() const { return options_; }
+  const NamedTensors& parameters() const { return parameters_; }
 
   // The state as named tensors, "<state name>.<parameter name>" (e.g.
   // "exp_avg.fc.weight", "step.fc.weight" as int64 [1]), for checkpoints.

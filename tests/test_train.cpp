@@ -132,7 +132,7 @@ BOOST_AUTO_TEST_CASE(train_writes_the_reference_lines_metrics_curves_and_checkpo
     BOOST_TEST(fs::exists(run / name), name);
   const std::vector<std::string> rows = metrics_without_time(run);
   BOOST_TEST_REQUIRE(rows.size() == 3u);
-  BOOST_TEST(rows[0] == "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr");
+  BOOST_TEST(rows[0] == "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,skipped_steps,loss_scale");
   BOOST_TEST(rows[1].rfind("1,", 0) == 0u);
   BOOST_TEST(rows[2].rfind("2,", 0) == 0u);
   const Image curves = decode_image((run / "curves.png").string());
@@ -148,8 +148,8 @@ BOOST_AUTO_TEST_CASE(train_writes_the_reference_lines_metrics_curves_and_checkpo
   BOOST_TEST(state.options.image_size == 40);
   BOOST_TEST(state.options.seed == 11u);
   BOOST_TEST(state.history[1].lr == 1e-3 * 0.9, boost::test_tools::tolerance(1e-12));
-  BOOST_TEST(!state.loss_scaling);
-  BOOST_TEST(state.loss_scale == 1.0);
+  BOOST_TEST(!state.scaler.dynamic);
+  BOOST_TEST(state.scaler.scale == 1.0);
   // Adam state for every parameter: 2 epochs x 6 batches = 12 steps.
   bool found_step = false;
   for (const auto& [name, tensor] : last.optimizer_state) {
@@ -455,4 +455,108 @@ BOOST_AUTO_TEST_CASE(kill_during_checkpoint_writes_leaves_loadable_checkpoints_a
     }
   }
   BOOST_TEST(left_behind >= 2);  // the kills did land inside writes
+}
+
+// ---- mixed precision (docs/mixed-precision.md) -----------------------------------
+
+namespace {
+
+// metrics.csv as numbers, one row per epoch (the header dropped).
+std::vector<std::vector<double>> metric_rows(const fs::path& run) {
+  std::vector<std::vector<double>> rows;
+  std::istringstream lines(read_file((run / "metrics.csv").string()));
+  std::string line;
+  std::getline(lines, line);
+  while (std::getline(lines, line)) {
+    std::vector<double> row;
+    std::istringstream fields(line);
+    for (std::string field; std::getline(fields, field, ',');) row.push_back(std::stod(field));
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+// The two-epoch run of reference_run() with --amp `level` --amp_dtype `dtype`.
+const fs::path& amp_run(const std::string& level, const std::string& dtype) {
+  static TemporaryDirectory directory;
+  static std::map<std::string, fs::path> runs;
+  const std::string key = level + "_" + dtype;
+  if (runs.count(key) == 0) {
+    const fs::path out = directory / key;
+    const RunResult result = run_armnet(with(train_arguments(out.string(), 2), {"--amp", level, "--amp_dtype", dtype}));
+    BOOST_TEST_MESSAGE(result.out);
+    BOOST_TEST_REQUIRE(result.status == 0, result.err);
+    BOOST_TEST(contains(result.out, "mixed precision " + level + " " + dtype));
+    BOOST_TEST(contains(result.out, "[Epoch 2] Mixed precision " + level + " " + dtype + ": loss scale"));
+    runs[key] = out;
+  }
+  return runs[key];
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(amp_runs_follow_the_float32_loss_curve) {
+  // Columns: epoch, train_loss, train_accuracy, val_loss, val_accuracy, lr, skipped_steps, loss_scale, seconds.
+  const std::vector<std::vector<double>> reference = metric_rows(reference_run());
+  for (const auto& [level, dtype] : {std::pair{"O1", "fp16"}, {"O2", "fp16"}, {"O1", "bf16"}}) {
+    const std::vector<std::vector<double>> rows = metric_rows(amp_run(level, dtype));
+    BOOST_TEST_REQUIRE(rows.size() == reference.size());
+    for (std::size_t epoch = 0; epoch < rows.size(); ++epoch) {
+      // The same data and steps, rounded to 16 bits: the training loss within 5%.
+      const double difference = std::abs(rows[epoch][1] - reference[epoch][1]) / reference[epoch][1];
+      BOOST_TEST(difference < 0.05, level << " " << dtype << " epoch " << epoch + 1 << ": train loss "
+                                          << rows[epoch][1] << " against float32's " << reference[epoch][1]);
+      BOOST_TEST(rows[epoch][7] == (std::string(dtype) == "fp16" ? 65536.0 : 1.0) / std::pow(2.0, rows[epoch][6]),
+                 boost::test_tools::tolerance(0.0));
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(o2_checkpoints_are_float32_and_o1_o2_take_the_same_steps) {
+  const fs::path o1 = amp_run("O1", "fp16"), o2 = amp_run("O2", "fp16");
+  BOOST_TEST(metrics_without_time(o1) == metrics_without_time(o2), boost::test_tools::per_element());
+  const NamedTensors weights = read_safetensors((o2 / "last.safetensors").string());
+  for (const auto& [name, tensor] : weights)
+    BOOST_TEST((tensor.dtype() == DType::Float32 || tensor.dtype() == DType::Int64), name << " is " << tensor);
+  expect_same_tensors(weights, read_safetensors((o1 / "last.safetensors").string()));
+  const Checkpoint last = read_checkpoint((o2 / "last.safetensors").string());
+  BOOST_TEST(last.training->scaler.dynamic);
+  BOOST_TEST(last.training->options.amp == "O2");
+  // An O2 checkpoint is an ordinary one: armnet test reads it, in float32 or 16 bits.
+  for (const std::vector<std::string>& amp : {std::vector<std::string>{}, {"--amp", "O1", "--amp_dtype", "bf16"}}) {
+    const RunResult result = run_armnet(with({"test", "-c", o2.string(), "--raf_path", data().root, "--workers", "1"}, amp));
+    BOOST_TEST(result.status == 0, result.err);
+    BOOST_TEST(contains(result.out, "Test accuracy: "));
+    BOOST_TEST(contains(result.out, "16-bit inference") == !amp.empty());
+  }
+  const std::string image = (fs::path(data().root) / "Image" / "aligned" / "test_0001_aligned.jpg").string();
+  const RunResult predicted = run_armnet({"predict", "-c", o2.string(), image, "--amp", "O2", "--json"});
+  BOOST_TEST_REQUIRE(predicted.status == 0, predicted.err);
+  const nlohmann::json json = nlohmann::json::parse(predicted.out);
+  double total = 0.0;
+  for (const auto& [name, p] : json[0]["probabilities"].items()) total += p.get<double>();
+  BOOST_TEST(total == 1.0, boost::test_tools::tolerance(1e-6));
+}
+
+BOOST_AUTO_TEST_CASE(amp_resume_after_ctrl_c_is_exact) {
+  TemporaryDirectory directory;
+  const std::string out = directory.file("run");
+  std::string log;
+  const std::vector<std::string> arguments = with(train_arguments(out, 2), {"--amp", "O2", "--amp_dtype", "fp16"});
+  BOOST_TEST_REQUIRE(interrupt_training(arguments, directory, std::chrono::milliseconds(300), log) == 130);
+  const Checkpoint last = read_checkpoint(out + "/last.safetensors");
+  BOOST_TEST_REQUIRE(last.training.has_value());
+  BOOST_TEST(last.training->scaler.dynamic);
+  BOOST_TEST_REQUIRE(run_armnet({"train", "--resume", out}).status == 0);
+  expect_same_run(out, amp_run("O2", "fp16"));
+}
+
+BOOST_AUTO_TEST_CASE(amp_flags_are_checked) {
+  TemporaryDirectory directory;
+  for (const auto& [flag, value] : {std::pair{"--amp", "O3"}, {"--amp_dtype", "fp8"}}) {
+    const RunResult result = run_armnet(with(train_arguments(directory.file("run"), 1), {flag, value}));
+    BOOST_TEST(result.status != 0);  // the command line's own status (CLI11's, as for every flag)
+    BOOST_TEST(result.err.rfind(std::string("armnet: error: ") + flag + ": " + value, 0) == 0u, result.err);
+    BOOST_TEST(std::count(result.err.begin(), result.err.end(), '\n') == 1);
+  }
 }

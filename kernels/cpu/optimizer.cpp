@@ -4,7 +4,7 @@
 // across threads by OpenMP, each element by kernels/optimizer.h's element
 // function. Each element is independent, so the result does not depend on
 // the thread count. The multi-tensor entries update one parameter after the
-// other.
+// other, then round it into its O2 working copy if it has one.
 #include "kernels/optimizer.h"
 
 #include "kernels/dispatch.h"
@@ -26,9 +26,17 @@ void adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp
   });
 }
 
+// The O2 working copy of an updated float32 master, if it has one: the
+// master rounded (cast_value, as CUDA's fused update rounds it).
+static void write_working_copy(const Tensor& master, Tensor working_copy) {
+  if (working_copy.defined()) cpu::cast(master, working_copy);
+}
+
 void adam_update_all(const std::vector<AdamParameter>& parameters, const AdamHyper& hyper) {
-  for (AdamParameter entry : parameters)
+  for (AdamParameter entry : parameters) {
     cpu::adam_update(entry.param, entry.grad, entry.exp_avg, entry.exp_avg_sq, entry.step, hyper);
+    write_working_copy(entry.param, entry.working_copy);
+  }
 }
 
 void sgd_update(Tensor& param, const Tensor& grad, Tensor& momentum_buffer, bool first_step, const SgdHyper& hyper) {
@@ -46,8 +54,10 @@ void sgd_update(Tensor& param, const Tensor& grad, Tensor& momentum_buffer, bool
 }
 
 void sgd_update_all(const std::vector<SgdParameter>& parameters, const SgdHyper& hyper) {
-  for (SgdParameter entry : parameters)
+  for (SgdParameter entry : parameters) {
     cpu::sgd_update(entry.param, entry.grad, entry.momentum_buffer, entry.first_step, hyper);
+    write_working_copy(entry.param, entry.working_copy);
+  }
 }
 
 }  // namespace armnet::kernels::cpu

@@ -14,7 +14,10 @@
 //     algorithm cudnnFind*AlgorithmEx measured fastest, with its workspace size.
 //   - Math: float32 with CUDNN_FMA_MATH (no TF32, so that float32 agrees with
 //     the CPU to rounding) unless ARMNET_TF32=1 (CUDNN_DEFAULT_MATH: TF32
-//     tensor cores allowed); float64 with CUDNN_DEFAULT_MATH.
+//     tensor cores allowed); float64 with CUDNN_DEFAULT_MATH; float16 and
+//     bfloat16 (mixed precision) with CUDNN_TENSOR_OP_MATH and float32
+//     accumulation (the convolution descriptor's compute type), the
+//     scaling factors float32.
 //   - Algorithms: only those that sum the products directly (implicit GEMM,
 //     GEMM, direct; backward ALGO_0/1/3). FFT and Winograd transform the data
 //     and round more in float32 than the parity bound of docs/parity.md allows.
@@ -67,9 +70,20 @@ std::ostream& operator<<(std::ostream& out, const GeometryText& text) {
              << g.pad_w << ")";
 }
 
-cudnnDataType_t data_type(DType dtype) { return dtype == DType::Float64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT; }
+cudnnDataType_t data_type(DType dtype) {
+  switch (dtype) {
+    case DType::Float64: return CUDNN_DATA_DOUBLE;
+    case DType::Float16: return CUDNN_DATA_HALF;
+    case DType::BFloat16: return CUDNN_DATA_BFLOAT16;
+    default: return CUDNN_DATA_FLOAT;
+  }
+}
+
+// What the products are summed in: the data type, float32 for 16-bit data.
+cudnnDataType_t compute_type(DType dtype) { return is_16bit(dtype) ? CUDNN_DATA_FLOAT : data_type(dtype); }
 
 cudnnMathType_t math_type(DType dtype) {
+  if (is_16bit(dtype)) return CUDNN_TENSOR_OP_MATH;
   return dtype == DType::Float32 && !tf32_enabled() ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
 }
 
@@ -144,7 +158,7 @@ ConvolutionPlan make_plan(const Conv2dGeometry& g, DType dtype, const char* op) 
   check_cudnn(cudnnCreateConvolutionDescriptor(&plan.convolution), op, where);
   check_cudnn(cudnnSetConvolution2dDescriptor(plan.convolution, static_cast<int>(g.pad_h), static_cast<int>(g.pad_w),
                                               static_cast<int>(g.stride_h), static_cast<int>(g.stride_w), 1, 1,
-                                              CUDNN_CROSS_CORRELATION, type),
+                                              CUDNN_CROSS_CORRELATION, compute_type(dtype)),
               op, where);
   check_cudnn(cudnnSetConvolutionMathType(plan.convolution, math_type(dtype)), op, where);
   return plan;

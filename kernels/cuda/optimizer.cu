@@ -5,10 +5,12 @@
 // its place [begin, end) in that range and its per-parameter constants) is
 // copied to the device first, from pinned host memory, asynchronously (the
 // host table is kept alive until the copy has run). A single-tensor call is a
-// list of one.
-#include <cstring>
+// list of one. A float32 parameter with an O2 working copy has it rewritten
+// by the same thread, right after the update (cast_value: the master rounded
+// to 16 bits, 2 more bytes written per element).
 #include <vector>
 
+#include "kernels/convert.h"
 #include "kernels/cuda/runtime.h"
 #include "kernels/dispatch.h"
 #include "kernels/optimizer.h"
@@ -16,6 +18,27 @@
 namespace armnet::kernels::cuda {
 
 namespace {
+
+// An O2 working copy in a slice: its elements (null: none) and their dtype.
+struct WorkingCopy {
+  void* data;
+  DType dtype;
+};
+
+WorkingCopy working_copy_of(const Tensor& copy) {
+  return copy.defined() ? WorkingCopy{copy.data_ptr(), copy.dtype()} : WorkingCopy{nullptr, DType::Float16};
+}
+
+// Element j of the working copy = the updated param, rounded. T is float
+// whenever there is a copy (the checked entry requires it).
+template <class T>
+__device__ void write_working_copy(WorkingCopy copy, std::int64_t j, T param) {
+  if (copy.data == nullptr) return;
+  if (copy.dtype == DType::Float16)
+    static_cast<Half*>(copy.data)[j] = cast_value<Half>(param);
+  else
+    static_cast<BFloat16*>(copy.data)[j] = cast_value<BFloat16>(param);
+}
 
 // One Adam parameter of a launch: elements [begin, end) of the flat range.
 template <class T>
@@ -26,6 +49,7 @@ struct AdamSlice {
   T* exp_avg_sq;
   std::int64_t begin, end;
   AdamBiasCorrection correction;  // of this parameter's own step number
+  WorkingCopy working_copy;
 };
 
 // One SGD parameter of a launch; momentum_buffer is null without momentum.
@@ -36,20 +60,8 @@ struct SgdSlice {
   T* momentum_buffer;
   std::int64_t begin, end;
   bool first_step;
+  WorkingCopy working_copy;
 };
-
-// Copies `slices` to a new device tensor (through pinned host memory, kept
-// alive until the asynchronous copy has run) and returns it.
-template <class Slice>
-Tensor upload_table(const std::vector<Slice>& slices) {
-  const std::int64_t bytes = static_cast<std::int64_t>(slices.size() * sizeof(Slice));
-  Tensor host = Tensor::empty_pinned({bytes}, DType::UInt8);
-  std::memcpy(host.data_ptr(), slices.data(), static_cast<std::size_t>(bytes));
-  Tensor device = Tensor::empty({bytes}, DType::UInt8, Device::CUDA);
-  device_copy(device.data_ptr(), Device::CUDA, host.data_ptr(), Device::CPU, static_cast<std::size_t>(bytes),
-              host.impl_ptr());
-  return device;
-}
 
 // Adam over all the slices' elements, one thread per element of the flat
 // range (grid-stride); a thread finds its element's slice by walking the
@@ -65,6 +77,7 @@ __global__ void adam_update_all_kernel(const AdamSlice<T>* slices, std::int64_t 
     const AdamSlice<T>& slice = slices[s];
     const std::int64_t j = i - slice.begin;
     adam_update_element(slice.param[j], slice.grad[j], slice.exp_avg[j], slice.exp_avg_sq[j], slice.correction, hyper);
+    write_working_copy(slice.working_copy, j, slice.param[j]);
   }
 }
 
@@ -80,6 +93,7 @@ __global__ void sgd_update_all_kernel(const SgdSlice<T>* slices, std::int64_t to
     const std::int64_t j = i - slice.begin;
     T* buffer = slice.momentum_buffer != nullptr ? slice.momentum_buffer + j : nullptr;
     sgd_update_element(slice.param[j], slice.grad[j], buffer, slice.first_step, hyper);
+    write_working_copy(slice.working_copy, j, slice.param[j]);
   }
 }
 
@@ -94,7 +108,8 @@ void adam_update_all(const std::vector<AdamParameter>& parameters, const AdamHyp
       const std::int64_t begin = total;
       total += entry.param.numel();
       slices.push_back({entry.param.data<T>(), entry.grad.data<T>(), entry.exp_avg.data<T>(),
-                        entry.exp_avg_sq.data<T>(), begin, total, adam_bias_correction(hyper, entry.step)});
+                        entry.exp_avg_sq.data<T>(), begin, total, adam_bias_correction(hyper, entry.step),
+                        working_copy_of(entry.working_copy)});
     }
     const Tensor table = upload_table(slices);
     launch("adam_update_all", adam_update_all_kernel<T>, grid_for(total), kThreads, 0,
@@ -117,7 +132,8 @@ void sgd_update_all(const std::vector<SgdParameter>& parameters, const SgdHyper&
       const std::int64_t begin = total;
       total += entry.param.numel();
       T* buffer = use_momentum ? entry.momentum_buffer.data<T>() : nullptr;
-      slices.push_back({entry.param.data<T>(), entry.grad.data<T>(), buffer, begin, total, entry.first_step});
+      slices.push_back({entry.param.data<T>(), entry.grad.data<T>(), buffer, begin, total, entry.first_step,
+                        working_copy_of(entry.working_copy)});
     }
     const Tensor table = upload_table(slices);
     launch("sgd_update_all", sgd_update_all_kernel<T>, grid_for(total), kThreads, 0,

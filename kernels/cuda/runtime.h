@@ -15,10 +15,13 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <utility>
+#include <vector>
 
 #include "tensor/device.h"
 #include "tensor/error.h"
+#include "tensor/tensor.h"
 
 namespace armnet::kernels::cuda {
 
@@ -66,6 +69,20 @@ void launch(const char* op, void (*kernel)(Parameters...), dim3 grid, dim3 block
   kernel<<<grid, block, shared_bytes, stream()>>>(std::forward<Arguments>(arguments)...);
   check_cuda(cudaGetLastError(), op, " (launch)");
   sync_if_debugging(op);
+}
+
+// The table of a multi-tensor launch (one entry per tensor: pointers,
+// counts, constants) in a new device tensor: copied from pinned host memory,
+// asynchronously, the host copy kept alive until the copy has run.
+template <class Entry>
+Tensor upload_table(const std::vector<Entry>& entries) {
+  const std::int64_t bytes = static_cast<std::int64_t>(entries.size() * sizeof(Entry));
+  Tensor host = Tensor::empty_pinned({bytes}, DType::UInt8);
+  std::memcpy(host.data_ptr(), entries.data(), static_cast<std::size_t>(bytes));
+  Tensor device = Tensor::empty({bytes}, DType::UInt8, Device::CUDA);
+  device_copy(device.data_ptr(), Device::CUDA, host.data_ptr(), Device::CPU, static_cast<std::size_t>(bytes),
+              host.impl_ptr());
+  return device;
 }
 
 // The element loop of every grid-stride kernel: for (i = first; i < n; i += stride).
