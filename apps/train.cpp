@@ -1,4 +1,5 @@
 // `armnet train`: the command line, and the training loop of apps/training.h.
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -114,6 +115,19 @@ void write_metrics_csv(const std::string& path, const std::vector<EpochMetrics>&
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// The most memory the run held: on a GPU the caching allocator's high-water
+// mark of tensors in use, on the CPU the process's peak resident size.
+void print_peak_memory(Device device) {
+  if (device == Device::CUDA) {
+    std::printf("peak GPU memory in tensors: %.0f MiB\n",
+                static_cast<double>(memory_stats(Device::CUDA).peak_in_use) / (1024.0 * 1024.0));
+    return;
+  }
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  std::printf("peak resident memory: %.0f MiB\n", static_cast<double>(usage.ru_maxrss) / 1024.0);
 }
 
 // The run's mixed precision (null for --amp off).
@@ -399,6 +413,7 @@ int run_training(const TrainOptions& given, const std::string& resume_dir, bool 
     std::printf("done: nothing to train (%d epochs)\n", options.epochs);
   }
   std::printf("outputs in %s: last.safetensors, best.safetensors, metrics.csv, curves.png\n", options.out.c_str());
+  print_peak_memory(device);
   return 0;
 }
 

@@ -4,11 +4,20 @@
 //
 //   armnet_train_bench [--mode train|eval] [--model arm|resnet18] [--batch 32]
 //                      [--size 224] [--warmup 2] [--steps 10]
+//                      [--amp off|O1|O2] [--amp_dtype fp16|bf16] [--device cpu|cuda]
 //
 // train: model->train(); logits = forward(x); loss = cross_entropy(logits,
 //        labels); loss.backward(); optimizer.step(); optimizer.zero_grad()
 //        with the reference's Adam (lr 1e-3, weight decay 1e-4).
 // eval:  model->eval(); logits = forward(x) under NoGradGuard.
+// --amp: the same under mixed precision (layers/mixed_precision.h: the
+//        forward in an autocast scope, the scaled backward, the unscale +
+//        check, the step); on the CPU its 16-bit ops are emulated in float32
+//        (docs/mixed-precision.md), so it measures the emulation's cost.
+// --device cuda: the same on the GPU (tools/gpu_check.sh); each step ends
+//        with the loss (or a logit) read back, which waits for the GPU, and
+//        the peak memory is the caching allocator's high-water mark of
+//        tensors in use (peak_mib), the host's resident size aside.
 // The input is N(0, 1) and the labels n % 7, made once. After --warmup
 // untimed steps, --steps steps are timed one by one; the median and mean time
 // per step and images/s (batch / median) are printed, then the peak resident
@@ -34,12 +43,14 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <numeric>
 #include <string>
 #include <vector>
 
 #include "autograd/engine.h"
 #include "autograd/functional.h"
+#include "layers/mixed_precision.h"
 #include "layers/optimizer.h"
 #include "layers/resnet_arm.h"
 #include "tensor/random.h"
@@ -55,12 +66,14 @@ struct Options {
   int size = 224;
   int warmup = 2;
   int steps = 10;
+  std::string amp = "off", amp_dtype = "fp16";
+  std::string device = "cpu";
 };
 
 [[noreturn]] void usage(const std::string& problem) {
   std::cerr << "armnet_train_bench: " << problem << "\n"
             << "usage: armnet_train_bench [--mode train|eval] [--model arm|resnet18] [--batch N] [--size S]"
-               " [--warmup N] [--steps N]\n";
+               " [--warmup N] [--steps N] [--amp off|O1|O2] [--amp_dtype fp16|bf16] [--device cpu|cuda]\n";
   std::exit(2);
 }
 
@@ -91,6 +104,12 @@ Options parse(int argc, char** argv) {
       options.warmup = positive(flag, value, 0);
     else if (flag == "--steps")
       options.steps = positive(flag, value, 1);
+    else if (flag == "--amp" && (value == "off" || value == "O1" || value == "O2"))
+      options.amp = value;
+    else if (flag == "--amp_dtype" && (value == "fp16" || value == "bf16"))
+      options.amp_dtype = value;
+    else if (flag == "--device" && (value == "cpu" || value == "cuda"))
+      options.device = value;
     else
       usage("unknown flag or value: " + flag + " " + value);
   }
@@ -134,18 +153,35 @@ int main(int argc, char** argv) {
     model_options.architecture = options.model;
     model_options.image_size = options.size;
     std::shared_ptr<Classifier> model = make_model(model_options);
+    const Device device = options.device == "cuda" ? Device::CUDA : Device::CPU;
+    if (device == Device::CUDA && !cuda_available()) usage("--device cuda: " + cuda_unavailable_reason());
+    model->to(device);
     Optimizer optimizer(model->named_parameters(), default_optimizer_options("adam"));
+    std::unique_ptr<MixedPrecision> amp;
+    if (options.amp != "off")
+      amp = std::make_unique<MixedPrecision>(parse_amp_level(options.amp), parse_amp_dtype(options.amp_dtype));
 
     Generator generator(1);
-    const Tensor images = randn({options.batch, 3, options.size, options.size}, generator);
+    const Tensor images = randn({options.batch, 3, options.size, options.size}, generator).to(device);
     std::vector<double> label_values(static_cast<std::size_t>(options.batch));
     for (int n = 0; n < options.batch; ++n) label_values[static_cast<std::size_t>(n)] = n % model_options.num_classes;
-    const Tensor labels = Tensor::from_vector(label_values, {options.batch}, DType::Int64);
+    const Tensor labels = Tensor::from_vector(label_values, {options.batch}, DType::Int64).to(device);
 
     const bool train = options.mode == "train";
     double checksum = 0.0;  // the last loss or logit sum, so that no work can be skipped
     auto step = [&] {
-      if (train) {
+      if (train && amp) {
+        model->train();
+        Tensor loss;
+        {
+          AutocastScope scope(amp->autocast());
+          loss = cross_entropy(model->forward(images), labels);
+        }
+        amp->scale_loss(loss).backward();
+        amp->step(optimizer);
+        amp->zero_grad(optimizer);
+        checksum = loss.item();
+      } else if (train) {
         model->train();
         const Tensor logits = model->forward(images);
         const Tensor loss = cross_entropy(logits, labels);
@@ -156,6 +192,8 @@ int main(int argc, char** argv) {
       } else {
         model->eval();
         autograd::NoGradGuard no_grad;
+        std::unique_ptr<AutocastScope> scope;
+        if (amp) scope = std::make_unique<AutocastScope>(amp->autocast());
         const Tensor logits = model->forward(images);
         checksum = logits.at(0);
       }
@@ -174,22 +212,27 @@ int main(int argc, char** argv) {
     const double median_s = median(seconds);
     const double mean_s = std::accumulate(seconds.begin(), seconds.end(), 0.0) / static_cast<double>(seconds.size());
     const double images_per_s = options.batch / median_s;
-    const double peak = peak_mib();
+    const double peak = device == Device::CUDA
+                            ? static_cast<double>(memory_stats(Device::CUDA).peak_in_use) / (1024.0 * 1024.0)
+                            : peak_mib();
     const int threads = omp_get_max_threads();
-    std::printf("armnet %s step, model %s, batch %d, %dx%d float32, %d threads, %d warm-up + %d timed steps\n",
-                options.mode.c_str(), options.model.c_str(), options.batch, options.size, options.size, threads,
-                options.warmup, options.steps);
+    const std::string precision = amp ? "amp " + options.amp + " " + options.amp_dtype : std::string("float32");
+    std::printf("armnet %s step on %s, model %s, batch %d, %dx%d %s, %d threads, %d warm-up + %d timed steps\n",
+                options.mode.c_str(), options.device.c_str(), options.model.c_str(), options.batch, options.size,
+                options.size, precision.c_str(), threads, options.warmup, options.steps);
     std::printf("  per step: median %.1f ms, mean %.1f ms, min %.1f ms, max %.1f ms\n", 1e3 * median_s, 1e3 * mean_s,
                 1e3 * *std::min_element(seconds.begin(), seconds.end()),
                 1e3 * *std::max_element(seconds.begin(), seconds.end()));
     std::printf("  CPU time (all threads) per step: mean %.1f ms\n", 1e3 * cpu_per_step);
-    std::printf("  %.1f images/s; peak resident memory %.0f MiB (%.0f MiB before the model); last %s %.6g\n",
-                images_per_s, peak, start_mib, train ? "loss" : "logit", checksum);
+    std::printf("  %.1f images/s; peak %s memory %.0f MiB (%.0f MiB resident before the model); last %s %.6g\n",
+                images_per_s, device == Device::CUDA ? "GPU tensor" : "resident", peak, start_mib,
+                train ? "loss" : "logit", checksum);
     std::printf(
         "RESULT framework=armnet mode=%s model=%s batch=%d size=%d threads=%d warmup=%d steps=%d median_ms=%.3f "
-        "mean_ms=%.3f images_per_s=%.2f cpu_ms=%.3f peak_mib=%.1f start_mib=%.1f\n",
+        "mean_ms=%.3f images_per_s=%.2f cpu_ms=%.3f peak_mib=%.1f start_mib=%.1f amp=%s device=%s\n",
         options.mode.c_str(), options.model.c_str(), options.batch, options.size, threads, options.warmup,
-        options.steps, 1e3 * median_s, 1e3 * mean_s, images_per_s, 1e3 * cpu_per_step, peak, start_mib);
+        options.steps, 1e3 * median_s, 1e3 * mean_s, images_per_s, 1e3 * cpu_per_step, peak, start_mib,
+        amp ? (options.amp + "_" + options.amp_dtype).c_str() : "off", options.device.c_str());
   } catch (const Error& error) {
     std::cerr << "armnet_train_bench: " << error.what() << "\n";
     return 1;

@@ -53,8 +53,10 @@ void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, T
   check_shape(op, "output", y, output_shape(g));
   check_bias(op, x, weight, bias);
   check_floating_or_16bit(op, x);
-  // 16-bit: cuDNN computes it (float32 accumulation); the CPU in float32.
-  if (is_16bit(x) && x.device() == Device::CPU) return run_in_float32(conv2d_forward, x, weight, bias, y, g);
+  // 16-bit: cuDNN computes it (float32 accumulation); the CPU through
+  // float32 stand-ins, or oneDNN's bfloat16 where the processor has it.
+  if (is_16bit(x) && x.device() == Device::CPU && !cpu::conv2d_takes(x.dtype()))
+    return run_in_float32(conv2d_forward, x, weight, bias, y, g);
   // Every tensor's device was checked against x's above.
   if constexpr (kWithCuda) if (x.device() == Device::CUDA) return cuda::conv2d_forward(x, weight, bias, y, g);
   cpu::conv2d_forward(x, weight, bias, y, g);
@@ -68,7 +70,7 @@ void conv2d_backward_data(const Tensor& grad_y, const Tensor& weight, Tensor& gr
   check_shape(op, "weight", weight, weight_shape(g));
   check_shape(op, "grad_input", grad_x, input_shape(g));
   check_floating_or_16bit(op, grad_y);
-  if (is_16bit(grad_y) && grad_y.device() == Device::CPU)
+  if (is_16bit(grad_y) && grad_y.device() == Device::CPU && !cpu::conv2d_takes(grad_y.dtype()))
     return run_in_float32(conv2d_backward_data, grad_y, weight, grad_x, g);
   if constexpr (kWithCuda)
     if (grad_y.device() == Device::CUDA) return cuda::conv2d_backward_data(grad_y, weight, grad_x, g);
@@ -88,7 +90,7 @@ void conv2d_backward_weights(const Tensor& grad_y, const Tensor& x, Tensor& grad
     check_shape(op, "grad_bias", grad_bias, {g.out_channels});
   }
   check_floating_or_16bit(op, grad_y);
-  if (is_16bit(grad_y) && grad_y.device() == Device::CPU)
+  if (is_16bit(grad_y) && grad_y.device() == Device::CPU && !cpu::conv2d_takes(grad_y.dtype()))
     return run_in_float32(conv2d_backward_weights, grad_y, x, grad_weight, grad_bias, g);
   if constexpr (kWithCuda)
     if (grad_y.device() == Device::CUDA) return cuda::conv2d_backward_weights(grad_y, x, grad_weight, grad_bias, g);

@@ -167,6 +167,10 @@ ARMNET_HOST_DEVICE inline double shared_channel_kernel_gradient_term(const T* gr
 // convolution's CPU body is conv2d's over the planes view
 // (kernels/conv2d.cpp); its CUDA bodies are hand-written.
 namespace cpu {
+// Whether the CPU bodies compute `dtype` themselves: float32 and float64,
+// and bfloat16 on oneDNN when the processor has bfloat16 instructions. The
+// entries send other 16-bit tensors through float32 stand-ins.
+bool conv2d_takes(DType dtype);
 void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y, const Conv2dGeometry& g);
 void conv2d_backward_data(const Tensor& grad_y, const Tensor& weight, Tensor& grad_x, const Conv2dGeometry& g);
 void conv2d_backward_weights(const Tensor& grad_y, const Tensor& x, Tensor& grad_weight, Tensor& grad_bias,

@@ -99,14 +99,38 @@ BOOST_AUTO_TEST_CASE(elementwise_ops_round_the_float32_result_once) {
 }
 
 BOOST_AUTO_TEST_CASE(convolution_accumulates_in_float32_and_rounds_once) {
+  // Through float32 stand-ins the result is the float32 convolution rounded,
+  // exactly. bfloat16 on a processor with bfloat16 instructions runs on
+  // oneDNN, which adds the float32 products in its own order: then within
+  // one unit in bfloat16's last place (2^-7 of the value at most).
   Generator generator(fresh_seed("convolution_accumulates_in_float32_and_rounds_once"));
   for (DType low : kLowTypes) {
+    const bool native = kernels::cpu::conv2d_takes(low);
+    BOOST_TEST_MESSAGE(dtype_name(low) << " convolution on the CPU: " << (native ? "oneDNN" : "float32 stand-ins"));
     const Tensor x = rounded(randn({2, 3, 9, 9}, generator), low), w = rounded(randn({4, 3, 3, 3}, generator), low);
+    const Tensor bias = rounded(randn({4}, generator), low);
     const kernels::Conv2dGeometry g = kernels::conv2d_geometry(x, w, {1, 1, 1, 1});
     Tensor y = Tensor::empty({2, 4, 9, 9}, low), expected = Tensor::empty({2, 4, 9, 9});
-    kernels::conv2d_forward(x.to(low), w.to(low), Tensor(), y, g);
-    kernels::conv2d_forward(x, w, Tensor(), expected, g);
-    expect_same_values(y, rounded(expected, low), str_cat(dtype_name(low), " conv2d"));
+    kernels::conv2d_forward(x.to(low), w.to(low), bias.to(low), y, g);
+    kernels::conv2d_forward(x, w, bias, expected, g);
+    const std::string what = str_cat(dtype_name(low), " conv2d");
+    if (native)
+      expect_close(y.to(DType::Float32), rounded(expected, low), 0x1p-7, 1e-6, what);
+    else
+      expect_same_values(y, rounded(expected, low), what);
+    // The backward passes, against the float32 ones on the same values.
+    const Tensor grad_y = rounded(randn({2, 4, 9, 9}, generator), low);
+    Tensor grad_x = Tensor::empty({2, 3, 9, 9}, low), grad_x32 = Tensor::empty({2, 3, 9, 9});
+    kernels::conv2d_backward_data(grad_y.to(low), w.to(low), grad_x, g);
+    kernels::conv2d_backward_data(grad_y, w, grad_x32, g);
+    Tensor grad_w = Tensor::empty({4, 3, 3, 3}, low), grad_w32 = Tensor::empty({4, 3, 3, 3});
+    Tensor grad_b = Tensor::empty({4}, low), grad_b32 = Tensor::empty({4});
+    kernels::conv2d_backward_weights(grad_y.to(low), x.to(low), grad_w, grad_b, g);
+    kernels::conv2d_backward_weights(grad_y, x, grad_w32, grad_b32, g);
+    const double tolerance = native ? 0x1p-7 : 0.0;
+    expect_close(grad_x.to(DType::Float32), rounded(grad_x32, low), tolerance, native ? 1e-6 : 0.0, what + " grad_x");
+    expect_close(grad_w.to(DType::Float32), rounded(grad_w32, low), tolerance, native ? 1e-6 : 0.0, what + " grad_w");
+    expect_close(grad_b.to(DType::Float32), rounded(grad_b32, low), tolerance, native ? 1e-6 : 0.0, what + " grad_b");
   }
 }
 

@@ -2,7 +2,8 @@
 # Builds, here, everything tools/gpu_check.sh needs on a lent GPU machine into
 # one folder of at most 64 MiB (ARMNET_BUNDLE_DIR, default .gpu-bundle/ in the
 # checkout, which git ignores): the armnet program, the CUDA test programs,
-# the CUDA kernel benchmark, and the shared libraries that machine lacks. It
+# the CUDA kernel benchmark, the training-step benchmark, and the shared
+# libraries that machine lacks. It
 # has the CUDA 13 runtime, cuDNN and cuBLAS (PyTorch's nvidia packages),
 # CMake and nvcc, but no Debian packages; oneDNN is left out (the CPU side of
 # the check then runs the reference convolution).
@@ -21,7 +22,7 @@ if command -v ccache >/dev/null; then
 fi
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DARMNET_CUDA=ON -DARMNET_CUDA_ARCHS=90 \
   -DCMAKE_DISABLE_FIND_PACKAGE_dnnl=ON "${launcher[@]}" >/dev/null
-programs=(armnet armnet_cuda_kernels)
+programs=(armnet armnet_cuda_kernels armnet_train_bench)
 for source in tests/test_cuda_*.cpp; do programs+=("$(basename "$source" .cpp)"); done
 cmake --build "$build" --target "${programs[@]}"
 

@@ -10,10 +10,14 @@
 #      the allocator, checkpoints across devices): passed / failed / skipped
 #   2. two epochs on a small synthetic set with --device cuda against the
 #      same on the CPU: the losses per epoch side by side (within 2%)
-#   3. each hand-written kernel at the model's shapes against its bandwidth
+#   3. mixed precision: one synthetic epoch each in float32, O1 and O2,
+#      float16 and bfloat16 (loss, skipped steps, images/s of the epoch), and
+#      the training step of armnet_train_bench at batch 64, 224x224 (images/s,
+#      peak GPU memory) in each
+#   4. each hand-written kernel at the model's shapes against its bandwidth
 #      floor (armnet_cuda_kernels, at the main job's 112x112 and the
 #      reference's 224x224), and the de-albino convolution by hand vs cuDNN
-#   4. compute-sanitizer memcheck over the op tests (uncached allocator, so
+#   5. compute-sanitizer memcheck over the op tests (uncached allocator, so
 #      every tensor is its own allocation) and racecheck over the programs
 #      whose kernels use shared memory
 set -uo pipefail
@@ -107,7 +111,36 @@ PY
 )
 fi
 
-# ---- 3. the hand-written kernels against their bandwidth floor -----------------------
+# ---- 3. mixed precision: an epoch and a step benchmark per setting ---------------------
+for setting in "off fp16" "O1 fp16" "O2 fp16" "O1 bf16" "O2 bf16"; do
+  read -r amp amp_dtype <<< "$setting"
+  name="amp $amp $amp_dtype"
+  [[ $amp == off ]] && name="float32"
+  seconds=$(limit 90)
+  if ((seconds == 0)); then row "$name" "NOT RUN" "deadline reached"; continue; fi
+  run="$out/amp_${amp}_$amp_dtype"
+  timeout "$seconds" "$bundle/bin/armnet" train --raf_path "$data" --device cuda --image_size 112 --batch_size 32 \
+    --val_batch_size 32 --epochs 1 --workers 4 --seed 7 --amp "$amp" --amp_dtype "$amp_dtype" --out "$run" \
+    > "$run.log" 2>&1
+  status=$?
+  epoch=$(python3 - "$run/metrics.csv" <<'PY' 2>/dev/null
+import csv, sys
+row = list(csv.DictReader(open(sys.argv[1])))[-1]
+print(f"loss {float(row['train_loss']):.4f}, skipped {row['skipped_steps']}, scale {float(row['loss_scale']):g}, "
+      f"{128 / float(row['seconds']):.0f} img/s (epoch with validation)")
+PY
+)
+  seconds=$(limit 60)
+  step=""
+  if ((seconds > 0)); then
+    step=$(timeout "$seconds" "$bundle/bin/armnet_train_bench" --device cuda --batch 64 --size 224 --warmup 3 \
+      --steps 20 --amp "$amp" --amp_dtype "$amp_dtype" 2>&1 | tee "$run.bench.txt" |
+      sed -n 's/.*images_per_s=\([0-9.]*\).*peak_mib=\([0-9.]*\).*/step \1 img\/s, peak \2 MiB/p')
+  fi
+  row "$name" "$([[ $status == 0 ]] && echo done || echo "FAILED $status")" "${epoch:-no metrics}; ${step:-no bench}"
+done
+
+# ---- 4. the hand-written kernels against their bandwidth floor -----------------------
 for size in 112 224; do
   seconds=$(limit 90)
   if ((seconds == 0)); then row "armnet_cuda_kernels --image_size $size" "NOT RUN" "deadline reached"; continue; fi
@@ -118,7 +151,7 @@ for size in 112 224; do
     "$((SECONDS - begin)) s, table below"
 done
 
-# ---- 4. compute-sanitizer ----------------------------------------------------------
+# ---- 5. compute-sanitizer ----------------------------------------------------------
 if command -v compute-sanitizer >/dev/null; then
   for program in "$bundle"/bin/test_cuda_*; do
     name=$(basename "$program")

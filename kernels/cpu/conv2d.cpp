@@ -75,9 +75,17 @@ using armnet::cpu::gemm;  // kernels/cpu/gemm.h, in the namespace outside this o
 // the GEMM faster, and the buffer is kept per thread (see Scratch).
 constexpr std::int64_t kWorkspaceBytes = std::int64_t{16} << 20;
 
-// True when `tensor`'s convolution goes to oneDNN.
+// True when `tensor`'s convolution goes to oneDNN: float32, and bfloat16 on
+// a processor with bfloat16 instructions.
 static bool use_onednn(const Tensor& tensor) {
-  return tensor.dtype() == DType::Float32 && chosen_implementation() == Conv2dImplementation::OneDnn;
+  if (chosen_implementation() != Conv2dImplementation::OneDnn) return false;
+  return tensor.dtype() == DType::Float32 || (tensor.dtype() == DType::BFloat16 && onednn::native_bfloat16());
+}
+
+bool conv2d_takes(DType dtype) {
+  return dtype == DType::Float32 || dtype == DType::Float64 ||
+         (dtype == DType::BFloat16 && chosen_implementation() == Conv2dImplementation::OneDnn &&
+          onednn::native_bfloat16());
 }
 
 // Sizes of the GEMM view and of the chunks of the batch.

@@ -1,5 +1,9 @@
 // float32 convolution through oneDNN (forward, backward-data,
-// backward-weights), NCHW tensors in and out.
+// backward-weights), NCHW tensors in and out; and bfloat16 (mixed precision)
+// on processors with bfloat16 instructions (AVX512-BF16, AMX), where oneDNN
+// multiplies bfloat16 values, accumulates in float32 and rounds each output
+// once to bfloat16: what the float32 stand-ins compute
+// (kernels/float32_stand_ins.h), in another order of additions.
 //
 // oneDNN runs fastest on its own blocked layouts (e.g. 16 channels innermost),
 // so each pass is planned with "any" layouts: the plain NCHW / OIHW buffers
@@ -23,6 +27,14 @@ namespace armnet::kernels::onednn {
 
 bool built() { return true; }
 
+bool native_bfloat16() {
+  static const bool supported = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512bf16") != 0;
+  }();
+  return supported;
+}
+
 namespace {
 
 using dnnl::memory;
@@ -45,7 +57,11 @@ struct ConvolutionPlan {
   dnnl::convolution_backward_weights backward_weights_primitive;
 };
 
-std::unique_ptr<ConvolutionPlan> make_plan(const Conv2dGeometry& g, bool has_bias) {
+memory::data_type data_type_of(DType dtype) {
+  return dtype == DType::BFloat16 ? memory::data_type::bf16 : memory::data_type::f32;
+}
+
+std::unique_ptr<ConvolutionPlan> make_plan(const Conv2dGeometry& g, bool has_bias, DType dtype) {
   auto plan = std::make_unique<ConvolutionPlan>();
   const memory::dims x_dims{g.batch, g.in_channels, g.in_h, g.in_w};
   const memory::dims weight_dims{g.out_channels, g.in_channels, g.kernel_h, g.kernel_w};
@@ -56,13 +72,13 @@ std::unique_ptr<ConvolutionPlan> make_plan(const Conv2dGeometry& g, bool has_bia
   // size, so the input a last partial window would need is simply not read.
   const memory::dims padding{g.pad_h, g.pad_w};
   const memory::dims& padding_right = padding;
-  const auto f32 = memory::data_type::f32;
-  plan->x_plain = memory::desc(x_dims, f32, Layout::nchw);
-  plan->weight_plain = memory::desc(weight_dims, f32, Layout::oihw);
-  plan->bias_plain = memory::desc(bias_dims, f32, Layout::x);
-  plan->y_plain = memory::desc(y_dims, f32, Layout::nchw);
-  const memory::desc x_any(x_dims, f32, Layout::any), weight_any(weight_dims, f32, Layout::any),
-      y_any(y_dims, f32, Layout::any);
+  const memory::data_type type = data_type_of(dtype);
+  plan->x_plain = memory::desc(x_dims, type, Layout::nchw);
+  plan->weight_plain = memory::desc(weight_dims, type, Layout::oihw);
+  plan->bias_plain = memory::desc(bias_dims, type, Layout::x);
+  plan->y_plain = memory::desc(y_dims, type, Layout::nchw);
+  const memory::desc x_any(x_dims, type, Layout::any), weight_any(weight_dims, type, Layout::any),
+      y_any(y_dims, type, Layout::any);
   const auto algorithm = dnnl::algorithm::convolution_direct;
   dnnl::engine& engine = cpu_engine();
 
@@ -87,15 +103,15 @@ std::unique_ptr<ConvolutionPlan> make_plan(const Conv2dGeometry& g, bool has_bia
   return plan;
 }
 
-const ConvolutionPlan& plan_for(const Conv2dGeometry& g, bool has_bias) {
+const ConvolutionPlan& plan_for(const Conv2dGeometry& g, bool has_bias, DType dtype) {
   static std::mutex mutex;
   static std::map<std::vector<std::int64_t>, std::unique_ptr<ConvolutionPlan>> plans;
   const std::vector<std::int64_t> key{g.batch,    g.in_channels, g.in_h,     g.in_w,  g.out_channels,
                                       g.kernel_h, g.kernel_w,    g.stride_h, g.stride_w, g.pad_h,
-                                      g.pad_w,    has_bias ? 1 : 0};
+                                      g.pad_w,    has_bias ? 1 : 0, static_cast<std::int64_t>(dtype)};
   std::lock_guard<std::mutex> lock(mutex);
   auto& plan = plans[key];
-  if (!plan) plan = make_plan(g, has_bias);
+  if (!plan) plan = make_plan(g, has_bias, dtype);
   return *plan;
 }
 
@@ -128,8 +144,9 @@ struct OutputBuffer {
   }
 };
 
+// A plain tensor (float32, or bfloat16 with a bfloat16 plan) as a oneDNN memory.
 memory wrap(const memory::desc& layout, const Tensor& tensor) {
-  return memory(layout, cpu_engine(), tensor.data<float>());
+  return memory(layout, cpu_engine(), tensor.data_ptr());
 }
 
 // oneDNN reports failures as dnnl::error; armnet's are armnet::Error.
@@ -148,7 +165,7 @@ void run(const char* pass, const Conv2dGeometry& g, Body&& body) {
 
 void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y, const Conv2dGeometry& g) {
   run("forward", g, [&] {
-    const ConvolutionPlan& plan = plan_for(g, bias.defined());
+    const ConvolutionPlan& plan = plan_for(g, bias.defined(), x.dtype());
     dnnl::stream stream(cpu_engine());
     Tensor x_holder, weight_holder;
     memory x_in = in_layout(wrap(plan.x_plain, x), plan.forward.src_desc(), stream, x_holder);
@@ -165,7 +182,7 @@ void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, T
 
 void conv2d_backward_data(const Tensor& grad_y, const Tensor& weight, Tensor& grad_x, const Conv2dGeometry& g) {
   run("backward-data", g, [&] {
-    const ConvolutionPlan& plan = plan_for(g, false);
+    const ConvolutionPlan& plan = plan_for(g, false, grad_y.dtype());
     dnnl::stream stream(cpu_engine());
     Tensor grad_y_holder, weight_holder;
     memory grad_y_in = in_layout(wrap(plan.y_plain, grad_y), plan.backward_data.diff_dst_desc(), stream, grad_y_holder);
@@ -182,7 +199,7 @@ void conv2d_backward_data(const Tensor& grad_y, const Tensor& weight, Tensor& gr
 void conv2d_backward_weights(const Tensor& grad_y, const Tensor& x, Tensor& grad_weight, Tensor& grad_bias,
                              const Conv2dGeometry& g) {
   run("backward-weights", g, [&] {
-    const ConvolutionPlan& plan = plan_for(g, grad_bias.defined());
+    const ConvolutionPlan& plan = plan_for(g, grad_bias.defined(), grad_y.dtype());
     dnnl::stream stream(cpu_engine());
     Tensor grad_y_holder, x_holder;
     memory grad_y_in =
@@ -205,6 +222,7 @@ void conv2d_backward_weights(const Tensor& grad_y, const Tensor& x, Tensor& grad
 namespace armnet::kernels::onednn {
 
 bool built() { return false; }
+bool native_bfloat16() { return false; }
 
 static void not_built() { throw Error("conv2d: this build has no oneDNN (install libdnnl-dev and reconfigure)"); }
 void conv2d_forward(const Tensor&, const Tensor&, const Tensor&, Tensor&, const Conv2dGeometry&) { not_built(); }

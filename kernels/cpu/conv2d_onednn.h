@@ -13,6 +13,9 @@
 namespace armnet::kernels::onednn {
 
 bool built();  // false when configured without oneDNN (then nothing below may be called)
+// True when built with oneDNN and the processor has bfloat16 instructions
+// (AVX512-BF16): then the passes below also take bfloat16 tensors.
+bool native_bfloat16();
 
 void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y, const Conv2dGeometry& g);
 void conv2d_backward_data(const Tensor& grad_y, const Tensor& weight, Tensor& grad_x, const Conv2dGeometry& g);
