@@ -514,6 +514,12 @@ BOOST_AUTO_TEST_CASE(checkpoint_training_state_is_validated_field_by_field) {
       {"missing options", [](nlohmann::json& s) { s.erase("options"); }, {"\"options\""}},
       {"workers 100000", [](nlohmann::json& s) { s["options"]["workers"] = 100000; }, {"--workers 100000"}},
       {"nan learning rate", [](nlohmann::json& s) { s["options"]["lr"] = nullptr; }, {"\"lr\"", "null"}},
+      {"unknown amp level", [](nlohmann::json& s) { s["options"]["amp"] = "O9"; }, {"--amp", "O9"}},
+      {"amp dtype a number", [](nlohmann::json& s) { s["options"]["amp_dtype"] = 16; }, {"\"amp_dtype\"", "an integer"}},
+      {"loss scale above 2^24", [](nlohmann::json& s) { s["loss_scale"] = 1e9; }, {"loss_scale", "1..2^24"}},
+      {"skipped steps of the epoch above the run's",
+       [](nlohmann::json& s) { s["partial_skipped_steps"] = 5; s["loss_scale_skipped_steps"] = 1; },
+       {"partial_skipped_steps"}},
   };
   for (const Case& bad : cases) {
     nlohmann::json state = apps::to_json(sample_training_state());
