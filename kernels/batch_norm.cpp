@@ -2,7 +2,9 @@
 // validated (autograd/nn.cpp only allocates), then the body of the tensors'
 // device runs (kernels/cpu/batch_norm.cpp, kernels/cuda/batch_norm.cu). Every
 // tensor is checked against x's dtype and device, so a CPU tensor given with
-// a CUDA x is refused naming both.
+// a CUDA x is refused naming both. 16-bit activations go through float32
+// stand-ins on the CPU (kernels/float32_stand_ins.h), to the CUDA body's
+// 16-bit kernels on CUDA.
 #include "kernels/batch_norm.h"
 
 #include <utility>
@@ -47,7 +49,7 @@ void batch_norm_forward_training(const Tensor& x, const Tensor& weight, const Te
   const char* op = "batch_norm2d";
   check_forward(op, x, weight, bias, running_mean, running_var, eps, y, mean, invstd);
   check(x.size(0) * x.size(2) * x.size(3) > 1, op, ": training needs more than one value per channel, got input ", x);
-  if (is_16bit(x))
+  if (is_16bit(x) && x.device() == Device::CPU)
     return run_in_float32(batch_norm_forward_training, x, weight, bias, running_mean, running_var, momentum, eps, y,
                           mean, invstd);
   if constexpr (kWithCuda)
@@ -61,7 +63,7 @@ void batch_norm_forward_eval(const Tensor& x, const Tensor& weight, const Tensor
                              const Tensor& running_var, double eps, Tensor& y, Tensor& mean, Tensor& invstd) {
   const char* op = "batch_norm2d";
   check_forward(op, x, weight, bias, running_mean, running_var, eps, y, mean, invstd);
-  if (is_16bit(x))
+  if (is_16bit(x) && x.device() == Device::CPU)
     return run_in_float32(batch_norm_forward_eval, x, weight, bias, running_mean, running_var, eps, y, mean, invstd);
   if constexpr (kWithCuda)
     if (x.device() == Device::CUDA)
@@ -79,7 +81,7 @@ void batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& we
   check_shape(op, "grad_input", grad_x, x.shape());
   check_same_dtype_device(op, x, grad_y);
   check_same_dtype_device(op, x, grad_x);
-  if (is_16bit(x))
+  if (is_16bit(x) && x.device() == Device::CPU)
     return run_in_float32(batch_norm_backward, grad_y, x, weight, mean, invstd, training, grad_x, grad_weight,
                           grad_bias);
   if constexpr (kWithCuda)

@@ -1,13 +1,16 @@
 // BatchNorm over (N, H, W) per channel of an NCHW tensor, forward in training
 // and evaluation mode and the backward pass, as PyTorch's BatchNorm2d.
 //
-// Every tensor shares x's dtype and device; weight, bias, running statistics,
-// mean and inverse std are [C]. Outputs are allocated by the caller
+// Every tensor is on x's device; weight, bias, running statistics, mean and
+// inverse std (and their gradients) are [C]. x, y, grad_y and grad_x share
+// x's dtype; the per-channel tensors have it too, or are float32 when x is
+// float16 or bfloat16 (mixed precision). Outputs are allocated by the caller
 // (autograd/nn.cpp) and overwritten.
 #pragma once
 
 #include <cstdint>
 
+#include "kernels/convert.h"
 #include "kernels/host_device.h"
 #include "tensor/tensor.h"
 
@@ -95,6 +98,25 @@ ARMNET_HOST_DEVICE inline double batch_norm_input_grad(double grad_y, double x, 
                                                        double invstd, double mean_grad, double mean_grad_xhat) {
   const double xhat = (x - mean) * invstd;
   return weight * invstd * (grad_y - mean_grad - xhat * mean_grad_xhat);
+}
+
+// One element of y and of grad_x stored as T (float, double, Half or
+// BFloat16): the activations widened exactly to double, the arithmetic
+// above in double, the result rounded once to T by narrowed<T>, which is
+// the CPU kernel's static_cast for float and double, and for 16 bits the
+// CPU's float32 emulation (kernels/float32_stand_ins.h): its float32 kernel
+// rounds the double to float, the stand-in's cast that float to 16 bits, and
+// narrowed<Half> / narrowed<BFloat16> round through float the same way.
+// tests/test_index_math_norm_pool.cpp checks both against that emulation.
+template <class T>
+ARMNET_HOST_DEVICE inline T batch_norm_y(T x, const BatchNormAffine& map) {
+  return narrowed<T>(widened(x) * map.scale + map.shift);
+}
+template <class T>
+ARMNET_HOST_DEVICE inline T batch_norm_grad_x(T grad_y, T x, double weight, double mean, double invstd,
+                                              double mean_grad, double mean_grad_xhat) {
+  return narrowed<T>(batch_norm_input_grad(widened(grad_y), widened(x), weight, mean, invstd, mean_grad,
+                                           mean_grad_xhat));
 }
 
 }  // namespace armnet::kernels

@@ -1,6 +1,9 @@
 // The checked entries of the elementwise kernels: each validates its
 // arguments, then runs the body of the tensors' device
-// (kernels/cpu/elementwise.cpp, kernels/cuda/elementwise.cu).
+// (kernels/cpu/elementwise.cpp, kernels/cuda/elementwise.cu). 16-bit tensors
+// go through float32 stand-ins on the CPU (kernels/float32_stand_ins.h) and
+// to the CUDA bodies' own 16-bit kernels on CUDA, except for scale and
+// sum_to, which have none: stand-ins on both devices.
 #include "kernels/elementwise.h"
 
 #include <algorithm>
@@ -81,14 +84,14 @@ static void check_binary(const char* op, const Tensor& a, const Tensor& b, const
 
 void add(const Tensor& a, const Tensor& b, Tensor& out) {
   check_binary("add", a, b, out);
-  if (is_16bit(a)) return run_in_float32(add, a, b, out);
+  if (is_16bit(a) && a.device() == Device::CPU) return run_in_float32(add, a, b, out);
   if constexpr (kWithCuda) if (a.device() == Device::CUDA) return cuda::add(a, b, out);
   cpu::add(a, b, out);
 }
 
 void mul(const Tensor& a, const Tensor& b, Tensor& out) {
   check_binary("mul", a, b, out);
-  if (is_16bit(a)) return run_in_float32(mul, a, b, out);
+  if (is_16bit(a) && a.device() == Device::CPU) return run_in_float32(mul, a, b, out);
   if constexpr (kWithCuda) if (a.device() == Device::CUDA) return cuda::mul(a, b, out);
   cpu::mul(a, b, out);
 }
@@ -97,14 +100,14 @@ void add_into(Tensor& y, const Tensor& x) {
   check_same_dtype_device("add_into", y, x);
   check_shape("add_into", "addend", x, y.shape());
   check_floating_or_16bit("add_into", y);
-  if (is_16bit(y)) return run_in_float32(add_into, y, x);
+  if (is_16bit(y) && y.device() == Device::CPU) return run_in_float32(add_into, y, x);
   if constexpr (kWithCuda) if (y.device() == Device::CUDA) return cuda::add_into(y, x);
   cpu::add_into(y, x);
 }
 
 void scale(Tensor& y, double factor) {
   check_floating_or_16bit("scale", y);
-  if (is_16bit(y)) return run_in_float32(scale, y, factor);
+  if (is_16bit(y)) return run_in_float32(scale, y, factor);  // both devices: no 16-bit kernel
   if constexpr (kWithCuda) if (y.device() == Device::CUDA) return cuda::scale(y, factor);
   cpu::scale(y, factor);
 }
@@ -115,7 +118,7 @@ void sum_to(const Tensor& x, Tensor& out) {
         " does not broadcast to ", shape_text(x.shape()));
   check_floating_or_16bit("sum_to", x);
   check_rank("sum_to", x);
-  if (is_16bit(x)) return run_in_float32(sum_to, x, out);
+  if (is_16bit(x)) return run_in_float32(sum_to, x, out);  // both devices: no 16-bit kernel
   if constexpr (kWithCuda) if (x.device() == Device::CUDA) return cuda::sum_to(x, out);
   cpu::sum_to(x, out);
 }
@@ -124,7 +127,7 @@ void relu_forward(const Tensor& x, Tensor& y) {
   check_same_dtype_device("relu", x, y);
   check_shape("relu", "output", y, x.shape());
   check_floating_or_16bit("relu", x);
-  if (is_16bit(x)) return run_in_float32(relu_forward, x, y);
+  if (is_16bit(x) && x.device() == Device::CPU) return run_in_float32(relu_forward, x, y);
   if constexpr (kWithCuda) if (x.device() == Device::CUDA) return cuda::relu_forward(x, y);
   cpu::relu_forward(x, y);
 }
@@ -140,7 +143,7 @@ static void check_relu_backward(const char* op, const Tensor& y, const Tensor& g
 
 void relu_backward(const Tensor& y, const Tensor& grad_y, Tensor& grad_x) {
   check_relu_backward("relu_backward", y, grad_y, grad_x);
-  if (is_16bit(y)) return run_in_float32(relu_backward, y, grad_y, grad_x);
+  if (is_16bit(y) && y.device() == Device::CPU) return run_in_float32(relu_backward, y, grad_y, grad_x);
   if constexpr (kWithCuda) if (y.device() == Device::CUDA) return cuda::relu_backward(y, grad_y, grad_x);
   cpu::relu_backward(y, grad_y, grad_x);
 }
@@ -151,14 +154,14 @@ void add_relu_forward(const Tensor& a, const Tensor& b, Tensor& y) {
   check_shape("add_relu", "second input", b, a.shape());
   check_shape("add_relu", "output", y, a.shape());
   check_floating_or_16bit("add_relu", a);
-  if (is_16bit(a)) return run_in_float32(add_relu_forward, a, b, y);
+  if (is_16bit(a) && a.device() == Device::CPU) return run_in_float32(add_relu_forward, a, b, y);
   if constexpr (kWithCuda) if (a.device() == Device::CUDA) return cuda::add_relu_forward(a, b, y);
   cpu::add_relu_forward(a, b, y);
 }
 
 void add_relu_backward(const Tensor& y, const Tensor& grad_y, Tensor& grad_a) {
   check_relu_backward("add_relu_backward", y, grad_y, grad_a);
-  if (is_16bit(y)) return run_in_float32(add_relu_backward, y, grad_y, grad_a);
+  if (is_16bit(y) && y.device() == Device::CPU) return run_in_float32(add_relu_backward, y, grad_y, grad_a);
   if constexpr (kWithCuda) if (y.device() == Device::CUDA) return cuda::relu_backward(y, grad_y, grad_a);
   cpu::relu_backward(y, grad_y, grad_a);
 }

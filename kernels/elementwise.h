@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "kernels/convert.h"
 #include "kernels/host_device.h"
 #include "tensor/tensor.h"
 
@@ -96,14 +97,45 @@ ARMNET_HOST_DEVICE inline std::int64_t sum_to_offset(std::int64_t output_index, 
          strided_offset(reduced_index, index.reduced_rank, index.reduced_sizes, index.reduced_strides);
 }
 
-// ReLU and its gradient, one element (NaN gives 0, as the CPU loops).
+// ReLU and its gradient, one element of any floating T (float, double, Half,
+// BFloat16; NaN gives 0, as the CPU loops). The comparison is on the widened
+// value (exact, so for float and double it is the plain x > 0); the result
+// is the stored element itself or +0, never converted: a 16-bit value is
+// what the float32 stand-in's round trip gives back (for every value but
+// NaN, which ReLU never lets through; the gradient's NaN stays a NaN).
 template <class T>
 ARMNET_HOST_DEVICE inline T relu_value(T x) {
-  return x > T(0) ? x : T(0);
+  return widened(x) > 0.0 ? x : T{};
 }
 template <class T>
 ARMNET_HOST_DEVICE inline T relu_gradient(T y, T grad_y) {
-  return y > T(0) ? grad_y : T(0);
+  return widened(y) > 0.0 ? grad_y : T{};
+}
+
+// a + b and a * b of one element of any floating T, as the CUDA kernels of
+// add, mul, add_into and add_relu compute them: in double, rounded once to T
+// (narrowed<T>). For each T that is the float32 kernel's result, rounded to
+// T as the CPU's float32 stand-ins are (kernels/float32_stand_ins.h):
+//   - double: the plain a + b, a * b.
+//   - float and bfloat16 (float values): a product of two is exact in double
+//     (2 x 24 significant bits) and rounds once to float; a sum of two may
+//     round in double first, but double's 53 bits are more than the
+//     2 x 24 + 2 that make rounding twice innocuous (Figueroa, 1995): the
+//     float it rounds to is the correctly rounded float sum. Then bfloat16
+//     rounds the float, as the stand-in's cast.
+//   - float16: sums and products of two are exact in double (multiples of
+//     2^-24 below 2^17: 41 bits; 2 x 11 significant bits), so the value
+//     rounds once to float, then to float16, as the stand-in's cast.
+// tests/test_index_math_elementwise.cpp checks it against the CPU's
+// emulation over every pair of a set of values (NaN, infinities,
+// subnormals, ties, overflow) and against float's + and * over millions.
+template <class T>
+ARMNET_HOST_DEVICE inline T rounded_sum(T a, T b) {
+  return narrowed<T>(widened(a) + widened(b));
+}
+template <class T>
+ARMNET_HOST_DEVICE inline T rounded_product(T a, T b) {
+  return narrowed<T>(widened(a) * widened(b));
 }
 
 // The bodies behind these entry points (kernels/cpu/elementwise.cpp,

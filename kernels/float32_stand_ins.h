@@ -2,10 +2,23 @@
 // every 16-bit op of mixed precision (it has no 16-bit arithmetic), and what
 // CUDA does for the ops that have no 16-bit kernel of their own.
 //
+// On CUDA, these ops have native 16-bit kernels (kernels/cuda/*.cu, their
+// per-element arithmetic in the ARMNET_HOST_DEVICE functions of the op's
+// header), whose results are this emulation's: add, mul, add_into, relu and
+// add_relu forward and backward (kernels/elementwise.h), max_pool2d forward
+// and backward (kernels/pooling.h), pixel_shuffle forward and backward, and
+// batch_norm_forward_training, batch_norm_forward_eval, batch_norm_backward
+// (kernels/batch_norm.h; equal up to the order of its double sums). Their
+// entries run the emulation for CPU tensors only. scale, sum_to and
+// dropout_apply still come here on both devices, and so do the ARM's
+// hand-written shared-channel convolutions on CUDA; conv2d and linear come
+// here on the CPU only (on CUDA, cuDNN and cuBLAS compute them in 16 bits).
+//
 // A checked entry that accepts 16-bit tensors ends its checks with
 //
-//   if (is_16bit(x)) return run_in_float32(relu_forward, x, y);
+//   if (is_16bit(x) && x.device() == Device::CPU) return run_in_float32(relu_forward, x, y);
 //
+// (without the device test where CUDA has no 16-bit kernel either).
 // run_in_float32 calls the entry again with a float32 copy ("stand-in") of
 // every 16-bit tensor argument, then rounds the stand-ins of the outputs
 // (the arguments the entry takes as Tensor&) back into the 16-bit tensors,
@@ -18,6 +31,7 @@
 #pragma once
 
 #include <deque>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -28,6 +42,13 @@ namespace armnet::kernels {
 
 inline bool is_16bit(DType dtype) { return dtype == DType::Float16 || dtype == DType::BFloat16; }
 inline bool is_16bit(const Tensor& tensor) { return tensor.defined() && is_16bit(tensor.dtype()); }
+
+// The C++ type of element type T's stand-in: float for Half and BFloat16, T
+// itself for float and double. A native 16-bit kernel keeps in it what the
+// float32 kernel keeps in float (the max-pool backward's sums), and
+// BatchNorm's per-channel tensors have it (float32 for 16-bit activations).
+template <class T>
+using StandInType = std::conditional_t<std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>, float, T>;
 
 // The float32 stand-ins of one call, and the outputs they go back to.
 class Float32StandIns {

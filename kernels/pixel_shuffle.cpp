@@ -1,6 +1,8 @@
 // The checked entries of PixelShuffle: the output shape, and each direction
 // validating its tensors before the body of their device runs
-// (kernels/cpu/pixel_shuffle.cpp, kernels/cuda/pixel_shuffle.cu).
+// (kernels/cpu/pixel_shuffle.cpp, kernels/cuda/pixel_shuffle.cu). 16-bit
+// tensors go through float32 stand-ins on the CPU
+// (kernels/float32_stand_ins.h), to the CUDA body's 16-bit kernels on CUDA.
 #include "kernels/pixel_shuffle.h"
 
 #include "kernels/dispatch.h"
@@ -22,7 +24,7 @@ void pixel_shuffle_forward(const Tensor& x, Tensor& y, int factor) {
   check_shape(op, "output", y, pixel_shuffle_shape(x, factor));
   check_same_dtype_device(op, x, y);
   check_floating_or_16bit(op, x);
-  if (is_16bit(x)) return run_in_float32(pixel_shuffle_forward, x, y, factor);
+  if (is_16bit(x) && x.device() == Device::CPU) return run_in_float32(pixel_shuffle_forward, x, y, factor);
   if constexpr (kWithCuda) if (x.device() == Device::CUDA) return cuda::pixel_shuffle_forward(x, y, factor);
   cpu::pixel_shuffle_forward(x, y, factor);
 }
@@ -32,7 +34,8 @@ void pixel_shuffle_backward(const Tensor& grad_y, Tensor& grad_x, int factor) {
   check_shape(op, "grad_output", grad_y, pixel_shuffle_shape(grad_x, factor));
   check_same_dtype_device(op, grad_y, grad_x);
   check_floating_or_16bit(op, grad_y);
-  if (is_16bit(grad_y)) return run_in_float32(pixel_shuffle_backward, grad_y, grad_x, factor);
+  if (is_16bit(grad_y) && grad_y.device() == Device::CPU)
+    return run_in_float32(pixel_shuffle_backward, grad_y, grad_x, factor);
   if constexpr (kWithCuda)
     if (grad_y.device() == Device::CUDA) return cuda::pixel_shuffle_backward(grad_y, grad_x, factor);
   cpu::pixel_shuffle_backward(grad_y, grad_x, factor);

@@ -1,6 +1,8 @@
 // The checked entries of pooling: the max-pool geometry, and each pass
 // validating its tensors before the body of their device runs
-// (kernels/cpu/pooling.cpp, kernels/cuda/pooling.cu).
+// (kernels/cpu/pooling.cpp, kernels/cuda/pooling.cu). The max pool's 16-bit
+// tensors go through float32 stand-ins on the CPU
+// (kernels/float32_stand_ins.h), to the CUDA body's 16-bit kernels on CUDA.
 #include "kernels/pooling.h"
 
 #include "kernels/dispatch.h"
@@ -46,7 +48,7 @@ void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const MaxPo
   check_same_dtype_device(op, x, y);
   if (indices.defined()) check_indices(op, indices, out_shape, x);
   check_floating_or_16bit(op, x);
-  if (is_16bit(x)) return run_in_float32(max_pool2d_forward, x, y, indices, g);
+  if (is_16bit(x) && x.device() == Device::CPU) return run_in_float32(max_pool2d_forward, x, y, indices, g);
   if constexpr (kWithCuda) if (x.device() == Device::CUDA) return cuda::max_pool2d_forward(x, y, indices, g);
   cpu::max_pool2d_forward(x, y, indices, g);
 }
@@ -58,7 +60,8 @@ void max_pool2d_backward(const Tensor& grad_y, const Tensor& indices, Tensor& gr
   check_shape(op, "grad_input", grad_x, {g.batch, g.channels, g.in_h, g.in_w});
   check_same_dtype_device(op, grad_y, grad_x);
   check_floating_or_16bit(op, grad_y);
-  if (is_16bit(grad_y)) return run_in_float32(max_pool2d_backward, grad_y, indices, grad_x, g);
+  if (is_16bit(grad_y) && grad_y.device() == Device::CPU)
+    return run_in_float32(max_pool2d_backward, grad_y, indices, grad_x, g);
   if constexpr (kWithCuda)
     if (grad_y.device() == Device::CUDA) return cuda::max_pool2d_backward(grad_y, indices, grad_x, g);
   cpu::max_pool2d_backward(grad_y, indices, grad_x, g);

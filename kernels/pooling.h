@@ -8,6 +8,8 @@
 #include <cstdint>
 
 #include "kernels/conv2d.h"  // covering_outputs
+#include "kernels/convert.h"
+#include "kernels/float32_stand_ins.h"  // StandInType
 #include "kernels/host_device.h"
 #include "tensor/tensor.h"
 
@@ -57,8 +59,9 @@ void global_avg_pool2d_backward(const Tensor& grad_y, Tensor& grad_x);
 
 // ---- Per-element arithmetic shared by the CUDA kernel and the CPU tests ----
 // (tests/test_index_math_norm_pool.cpp runs each over every index of several
-// geometries against the CPU kernels). Positions are h * in_w + w inside one
-// input plane; ranges are half-open [begin, end).
+// geometries against the CPU kernels, float16 and bfloat16 against the CPU's
+// float32 emulation). Positions are h * in_w + w inside one input plane;
+// ranges are half-open [begin, end). T is float, double, Half or BFloat16.
 
 // The part of output (oh, ow)'s window inside the input plane: rows
 // [h_begin, h_end), columns [w_begin, w_end); the padding outside is
@@ -78,7 +81,11 @@ ARMNET_HOST_DEVICE inline PoolWindow max_pool_window(const MaxPool2dGeometry& g,
 // strictly greater value replaces (so the first maximum wins a tie), and
 // every NaN replaces (NaN propagates; the last NaN's position is kept).
 // Starting from the window's first element gives the CPU's result, which
-// starts from -infinity at that position.
+// starts from -infinity at that position. The comparisons are on widened
+// values (exact: for float and double, the plain comparisons); the value is
+// the stored element, never converted (a 16-bit value is what its float32
+// stand-in's round trip gives back, for every value but NaN, which stays a
+// NaN).
 template <class T>
 struct MaxPoolArgmax {
   T value;
@@ -92,7 +99,8 @@ ARMNET_HOST_DEVICE inline MaxPoolArgmax<T> max_pool_argmax(const T* plane, const
   for (std::int64_t h = window.h_begin; h < window.h_end; ++h)
     for (std::int64_t w = window.w_begin; w < window.w_end; ++w) {
       const T value = plane[h * g.in_w + w];
-      if (value > best.value || value != value) best = {value, h * g.in_w + w};  // value != value: NaN
+      const double candidate = widened(value), current = widened(best.value);
+      if (candidate > current || candidate != candidate) best = {value, h * g.in_w + w};  // != itself: NaN
     }
   return best;
 }
@@ -104,18 +112,24 @@ ARMNET_HOST_DEVICE inline MaxPoolArgmax<T> max_pool_argmax(const T* plane, const
 // Output o's window starts at o * stride - padding, so it holds input
 // coordinate `in` when padded coordinate in + padding lies in
 // [o * stride, o * stride + kernel): covering_outputs (kernels/conv2d.h) of
-// the padded coordinate.
+// the padded coordinate. The sum is kept in the type the CPU adds in
+// (StandInType<T>: T itself, float for the 16-bit types, whose float32
+// stand-in the CPU kernel adds in float), each addend widened exactly into
+// it, and the result rounded once to T: a float sum of three or more 16-bit
+// values may round at each addition where a double sum would not, and then
+// round to another 16-bit value.
 template <class T>
 ARMNET_HOST_DEVICE inline T max_pool_input_grad(const T* grad_y_plane, const std::int64_t* index_plane,
                                                 const MaxPool2dGeometry& g, std::int64_t ih, std::int64_t iw) {
+  using Sum = StandInType<T>;
   const OutputRange rows = covering_outputs(ih + g.padding, g.kernel, g.stride, g.out_h);
   const OutputRange columns = covering_outputs(iw + g.padding, g.kernel, g.stride, g.out_w);
   const std::int64_t position = ih * g.in_w + iw;
-  T sum = T(0);
+  Sum sum = Sum(0);
   for (std::int64_t oh = rows.first; oh < rows.last; ++oh)
     for (std::int64_t ow = columns.first; ow < columns.last; ++ow)
-      if (index_plane[oh * g.out_w + ow] == position) sum += grad_y_plane[oh * g.out_w + ow];
-  return sum;
+      if (index_plane[oh * g.out_w + ow] == position) sum += static_cast<Sum>(widened(grad_y_plane[oh * g.out_w + ow]));
+  return narrowed<T>(sum);
 }
 
 }  // namespace armnet::kernels

@@ -1,7 +1,8 @@
 // The CUDA bodies of elementwise, convert, finite and image_batch against
 // their CPU twins (tests/cuda_compare.h): fresh random inputs of odd sizes,
 // outputs poisoned with NaN, every element compared; the dtype conversions,
-// fills and the image normalisation bit for bit. Each op also refuses a CPU
+// fills, the image normalisation and the float16/bfloat16 kernels (against
+// the CPU's float32 emulation) bit for bit. Each op also refuses a CPU
 // tensor mixed with a CUDA one in one line. Without a GPU the program exits
 // 77 (skipped).
 #define BOOST_TEST_MODULE cuda_elementwise
@@ -71,6 +72,21 @@ std::vector<double> conversion_values(std::uint64_t seed) {
 }
 
 const DType kFloatingDtypes[] = {DType::Float32, DType::Float64, DType::Float16, DType::BFloat16};
+
+// A CPU tensor of `shape` in 16-bit `dtype`: N(0, 1) draws times 2^u, u
+// uniform over the type's exponents and beyond (so that sums and products
+// overflow, fall into the subnormals and round at ties), with NaN,
+// infinities and zeros of both signs at every 29th element.
+Tensor sixteen_bit_tensor(const Shape& shape, DType dtype, std::uint64_t seed) {
+  const double inf = std::numeric_limits<double>::infinity();
+  const double special[] = {std::numeric_limits<double>::quiet_NaN(), inf, -inf, 0.0, -0.0};
+  const double lowest = dtype == DType::Float16 ? -26.0 : -135.0, highest = dtype == DType::Float16 ? 17.0 : 128.0;
+  Generator generator(seed);
+  std::vector<double> values(static_cast<std::size_t>(shape_numel(shape)));
+  for (std::size_t i = 0; i < values.size(); ++i)
+    values[i] = i % 29 == 0 ? special[i / 29 % 5] : generator.normal() * std::exp2(generator.uniform(lowest, highest));
+  return Tensor::from_vector(values, shape, DType::Float64).to(dtype);
+}
 
 }  // namespace
 
@@ -149,6 +165,61 @@ BOOST_AUTO_TEST_CASE(relu_and_add_relu_forward_and_backward) {
                               return std::vector<Tensor>{y, grad_x, fused, grad_a};
                             },
                             random_inputs({shape, shape, shape}, seed));
+  }
+}
+
+// The native float16 and bfloat16 kernels on CUDA against the same ops on
+// the CPU, which runs them on float32 stand-ins and rounds the results to 16
+// bits (kernels/float32_stand_ins.h): the same 16-bit inputs, outputs
+// poisoned with NaN, bit for bit (a NaN's sign and payload aside).
+BOOST_AUTO_TEST_CASE(sixteen_bit_kernels_match_the_cpu_emulation_bit_for_bit) {
+  const auto seed = fresh_seed("sixteen_bit_kernels_match_the_cpu_emulation_bit_for_bit");
+  const std::vector<std::vector<Shape>> binary_cases = {
+      {{3, 37, 5, 7}, {3, 37, 5, 7}}, {{3, 1, 5, 7}, {1, 6, 5, 1}}, {{1, 2, 11, 11}, {1}}, {{5, 7}, {3, 37, 5, 7}}};
+  for (DType dtype : {DType::Float16, DType::BFloat16}) {
+    const std::string type = dtype_name(dtype);
+    for (const auto& shapes : binary_cases) {
+      const Tensor a = sixteen_bit_tensor(shapes[0], dtype, seed), b = sixteen_bit_tensor(shapes[1], dtype, seed + 1);
+      const Shape out_shape = k::broadcast_shape("add", a.shape(), b.shape());
+      const std::string what = type + " " + shape_str(shapes[0]) + " " + shape_str(shapes[1]);
+      Tensor sum = poisoned(out_shape, dtype, Device::CPU), sum_on_gpu = poisoned(out_shape, dtype, Device::CUDA);
+      k::add(a, b, sum);
+      k::add(on_cuda(a), on_cuda(b), sum_on_gpu);
+      expect_same_bits(sum_on_gpu, sum, "add " + what);
+      Tensor product = poisoned(out_shape, dtype, Device::CPU);
+      Tensor product_on_gpu = poisoned(out_shape, dtype, Device::CUDA);
+      k::mul(a, b, product);
+      k::mul(on_cuda(a), on_cuda(b), product_on_gpu);
+      expect_same_bits(product_on_gpu, product, "mul " + what);
+    }
+    for (const Shape& shape : {Shape{1, 37, 5, 7}, Shape{3, 64, 56, 56}}) {
+      const std::string what = type + " " + shape_str(shape);
+      const Tensor a = sixteen_bit_tensor(shape, dtype, seed + 2), b = sixteen_bit_tensor(shape, dtype, seed + 3);
+      const Tensor grad_y = sixteen_bit_tensor(shape, dtype, seed + 4);
+      const Tensor a_on_gpu = on_cuda(a), b_on_gpu = on_cuda(b), grad_y_on_gpu = on_cuda(grad_y);
+      Tensor accumulated = a.clone(), accumulated_on_gpu = on_cuda(a);
+      k::add_into(accumulated, b);
+      k::add_into(accumulated_on_gpu, b_on_gpu);
+      expect_same_bits(accumulated_on_gpu, accumulated, "add_into " + what);
+      // relu_backward and add_relu_backward at every input value (negative,
+      // zero, NaN, ...), as y.
+      Tensor y = poisoned(shape, dtype, Device::CPU), y_on_gpu = poisoned(shape, dtype, Device::CUDA);
+      k::relu_forward(a, y);
+      k::relu_forward(a_on_gpu, y_on_gpu);
+      expect_same_bits(y_on_gpu, y, "relu " + what);
+      Tensor grad_x = poisoned(shape, dtype, Device::CPU), grad_x_on_gpu = poisoned(shape, dtype, Device::CUDA);
+      k::relu_backward(a, grad_y, grad_x);
+      k::relu_backward(a_on_gpu, grad_y_on_gpu, grad_x_on_gpu);
+      expect_same_bits(grad_x_on_gpu, grad_x, "relu_backward " + what);
+      Tensor fused = poisoned(shape, dtype, Device::CPU), fused_on_gpu = poisoned(shape, dtype, Device::CUDA);
+      k::add_relu_forward(a, b, fused);
+      k::add_relu_forward(a_on_gpu, b_on_gpu, fused_on_gpu);
+      expect_same_bits(fused_on_gpu, fused, "add_relu " + what);
+      Tensor grad_a = poisoned(shape, dtype, Device::CPU), grad_a_on_gpu = poisoned(shape, dtype, Device::CUDA);
+      k::add_relu_backward(b, grad_y, grad_a);
+      k::add_relu_backward(b_on_gpu, grad_y_on_gpu, grad_a_on_gpu);
+      expect_same_bits(grad_a_on_gpu, grad_a, "add_relu_backward " + what);
+    }
   }
 }
 

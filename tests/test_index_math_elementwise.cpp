@@ -2,9 +2,10 @@
 // finite and image_batch share with the CPU (the ARMNET_HOST_DEVICE functions
 // of kernels/<op>.h), checked here on the CPU over every index of a few
 // shapes against an independent expectation: hand-written coordinate
-// formulas, tensor/dtype.h's conversions, std::isfinite and the data
-// pipeline's normalisation. So CI proves the kernels' index math and
-// rounding without a GPU.
+// formulas, tensor/dtype.h's conversions, std::isfinite, the data
+// pipeline's normalisation, and for the 16-bit arithmetic the CPU's float32
+// emulation (kernels/float32_stand_ins.h). So CI proves the kernels' index
+// math and rounding without a GPU.
 #define BOOST_TEST_MODULE index_math_elementwise
 #include <boost/test/unit_test.hpp>
 
@@ -86,6 +87,44 @@ std::vector<double> special_values() {
           std::numeric_limits<double>::quiet_NaN(), 6.103515625e-05, 6.0e-05, 5.960464477539063e-08,
           2.98023223876953125e-08, 2.9802322387695314e-08, 1e-40, -1e-45, 1e-320, 1.0 + 1.0 / 2048, 1.0 + 3.0 / 2048,
           1.0 + 1.0 / 256, 1.0 + 3.0 / 256, 1.0000000596046448, 0.1, 1.0 / 3.0};
+}
+
+// Values of T (Half or BFloat16) for the 16-bit arithmetic checks:
+// special_values() and the addends that put a sum of 1 on a tie (2^-11 in
+// float16, 2^-8 in bfloat16, 2^-24 in float32), the smallest subnormals and
+// normals, powers of two near overflow, rounded to T; then `random_count`
+// random bit patterns (every kind: subnormals, NaNs with payloads and signs,
+// infinities).
+template <class T>
+std::vector<T> sixteen_bit_values(Generator& generator, int random_count) {
+  std::vector<double> values = special_values();
+  for (double value : {0x1p-11, 3 * 0x1p-11, 0x1p-8, 3 * 0x1p-8, 0x1p-24, -0x1p-24, 0x1p-14, 0x1p-133, 0x1p-126,
+                       0x1p15, 0x1p16, 0x1p127, -0x1p127, 255.0, 2049.0, -2051.0})
+    values.push_back(value);
+  std::vector<T> out;
+  for (double value : values) out.push_back(k::narrowed<T>(value));
+  for (int i = 0; i < random_count; ++i) out.push_back(T{static_cast<std::uint16_t>(generator.next_u64())});
+  return out;
+}
+
+template <class T>
+bool is_nan(T value) {
+  return std::isnan(k::widened(value));
+}
+
+// The same 16-bit value: the same bits, or both NaN (a NaN's sign and
+// payload are not specified).
+template <class T>
+bool same_16bit(T a, T b) {
+  return a.bits == b.bits || (is_nan(a) && is_nan(b));
+}
+
+// A CPU tensor [values.size()] of T holding `values`.
+template <class T>
+Tensor tensor_of(const std::vector<T>& values) {
+  Tensor tensor = Tensor::empty({static_cast<std::int64_t>(values.size())}, dtype_of<T>());
+  std::memcpy(tensor.data_ptr(), values.data(), values.size() * sizeof(T));
+  return tensor;
 }
 
 }  // namespace
@@ -196,6 +235,128 @@ BOOST_AUTO_TEST_CASE(relu_value_and_gradient) {
   }
 }
 
+// The 16-bit element functions of the CUDA kernels against the CPU's
+// emulation (the float32 kernel on float32 stand-ins, rounded to 16 bits by
+// kernels::cast: what kernels::add and the rest run for 16-bit CPU tensors),
+// over every pair of a few hundred values: NaN, infinities, subnormals,
+// ties, overflow. Same-shape tensors hold every pair (a[i], b[j]).
+template <class T>
+void check_sixteen_bit_sums_and_products(Generator& generator) {
+  const std::vector<T> values = sixteen_bit_values<T>(generator, 250);
+  std::vector<T> firsts, seconds;
+  for (T a : values)
+    for (T b : values) {
+      firsts.push_back(a);
+      seconds.push_back(b);
+    }
+  const Tensor a = tensor_of(firsts), b = tensor_of(seconds);
+  Tensor sum = Tensor::empty(a.shape(), a.dtype()), product = Tensor::empty(a.shape(), a.dtype());
+  Tensor accumulated = a.clone(), sum_relu = Tensor::empty(a.shape(), a.dtype());
+  k::add(a, b, sum);
+  k::mul(a, b, product);
+  k::add_into(accumulated, b);
+  k::add_relu_forward(a, b, sum_relu);
+  std::int64_t sum_mismatches = 0, product_mismatches = 0, add_into_mismatches = 0, add_relu_mismatches = 0;
+  for (std::size_t i = 0; i < firsts.size(); ++i) {
+    const T rounded_sum = k::rounded_sum(firsts[i], seconds[i]);
+    if (!same_16bit(rounded_sum, sum.data<T>()[i])) ++sum_mismatches;
+    if (!same_16bit(rounded_sum, accumulated.data<T>()[i])) ++add_into_mismatches;
+    if (!same_16bit(k::rounded_product(firsts[i], seconds[i]), product.data<T>()[i])) ++product_mismatches;
+    // ReLU never gives NaN: the bits themselves.
+    if (k::relu_value(rounded_sum).bits != sum_relu.data<T>()[i].bits) ++add_relu_mismatches;
+  }
+  BOOST_TEST_MESSAGE(dtype_name(dtype_of<T>()) << ": " << firsts.size() << " pairs");
+  BOOST_TEST(sum_mismatches == 0, dtype_name(dtype_of<T>()) << " add");
+  BOOST_TEST(add_into_mismatches == 0, dtype_name(dtype_of<T>()) << " add_into");
+  BOOST_TEST(product_mismatches == 0, dtype_name(dtype_of<T>()) << " mul");
+  BOOST_TEST(add_relu_mismatches == 0, dtype_name(dtype_of<T>()) << " add_relu");
+}
+
+BOOST_AUTO_TEST_CASE(sixteen_bit_sums_and_products_equal_the_cpu_emulation) {
+  Generator generator(fresh_seed("sixteen_bit_sums_and_products_equal_the_cpu_emulation"));
+  check_sixteen_bit_sums_and_products<Half>(generator);
+  check_sixteen_bit_sums_and_products<BFloat16>(generator);
+}
+
+// Hand-computed roundings: 1 + 2^-11 is a float16 tie (to even: 1), 1 +
+// 3 x 2^-11 one too (to even: 1 + 2^-9), 1 + 2^-8 a bfloat16 tie; 65504 + 32
+// overflows float16.
+BOOST_AUTO_TEST_CASE(sixteen_bit_sums_round_once_at_ties) {
+  const Half one = k::narrowed<Half>(1.0);
+  BOOST_TEST(k::widened(k::rounded_sum(one, k::narrowed<Half>(0x1p-11))) == 1.0);
+  BOOST_TEST(k::widened(k::rounded_sum(one, k::narrowed<Half>(3 * 0x1p-11))) == 1.0 + 0x1p-9);
+  BOOST_TEST(k::widened(k::rounded_sum(k::narrowed<BFloat16>(1.0), k::narrowed<BFloat16>(0x1p-8))) == 1.0);
+  // Products into float16's subnormals: 2^-24 is the smallest, 2^-25 a tie
+  // (to even: 0), 3 x 2^-26 above it.
+  BOOST_TEST(k::widened(k::rounded_product(k::narrowed<Half>(0x1p-12), k::narrowed<Half>(0x1p-12))) == 0x1p-24);
+  BOOST_TEST(k::widened(k::rounded_product(k::narrowed<Half>(0x1p-12), k::narrowed<Half>(0x1p-13))) == 0.0);
+  BOOST_TEST(k::widened(k::rounded_product(k::narrowed<Half>(0x1p-12), k::narrowed<Half>(3 * 0x1p-14))) == 0x1p-24);
+  BOOST_TEST(std::isinf(k::widened(k::rounded_sum(k::narrowed<Half>(65504.0), k::narrowed<Half>(32.0)))));
+}
+
+// For float, the double arithmetic of rounded_sum and rounded_product is the
+// float arithmetic of the float32 kernels, bit for bit: over a few million
+// pairs of float32 bit patterns, random and with exponents 0 to 30 apart
+// (where the double sum rounds before the rounding to float).
+BOOST_AUTO_TEST_CASE(float_rounded_sum_and_product_equal_float_arithmetic) {
+  Generator generator(fresh_seed("float_rounded_sum_and_product_equal_float_arithmetic"));
+  const std::vector<std::uint32_t> patterns = float_patterns(generator.next_u64());
+  std::int64_t mismatches = 0;
+  for (std::uint32_t bits : patterns) {
+    const float a = k::float_of_bits(bits);
+    const auto random = static_cast<std::uint32_t>(generator.next_u64());
+    const std::uint32_t exponent = (bits >> 23) & 0xffu;
+    const auto distance = static_cast<std::uint32_t>(generator.integer(31));
+    const std::uint32_t near_exponent = exponent > distance ? exponent - distance : 0u;
+    const float partners[] = {k::float_of_bits(random),
+                              k::float_of_bits((random & 0x807fffffu) | near_exponent << 23)};
+    for (float b : partners) {
+      const float sum = a + b, product = a * b;
+      const float rounded_sum = k::rounded_sum(a, b), rounded_product = k::rounded_product(a, b);
+      const bool sum_ok = float_bits(rounded_sum) == float_bits(sum) || (std::isnan(sum) && std::isnan(rounded_sum));
+      const bool product_ok = float_bits(rounded_product) == float_bits(product) ||
+                              (std::isnan(product) && std::isnan(rounded_product));
+      if (!sum_ok || !product_ok) ++mismatches;
+    }
+  }
+  BOOST_TEST_MESSAGE(2 * patterns.size() << " float32 pairs");
+  BOOST_TEST(mismatches == 0);
+}
+
+// ReLU of all 65,536 values of each 16-bit type, and its gradient at each
+// (with gradients from sixteen_bit_values), against the CPU's emulation:
+// relu bit for bit (it never gives NaN), the gradients NaN for NaN.
+template <class T>
+void check_sixteen_bit_relu(Generator& generator) {
+  const std::vector<T> gradients = sixteen_bit_values<T>(generator, 1000);
+  std::vector<T> every_value, grad_values;
+  for (std::uint32_t bits = 0; bits < 0x10000u; ++bits) {
+    every_value.push_back(T{static_cast<std::uint16_t>(bits)});
+    grad_values.push_back(gradients[bits % gradients.size()]);
+  }
+  const Tensor x = tensor_of(every_value), grad_y = tensor_of(grad_values);
+  Tensor y = Tensor::empty(x.shape(), x.dtype()), grad_x = Tensor::empty(x.shape(), x.dtype());
+  Tensor grad_a = Tensor::empty(x.shape(), x.dtype());
+  k::relu_forward(x, y);
+  k::relu_backward(x, grad_y, grad_x);
+  k::add_relu_backward(x, grad_y, grad_a);
+  std::int64_t relu_mismatches = 0, gradient_mismatches = 0;
+  for (std::size_t i = 0; i < every_value.size(); ++i) {
+    if (k::relu_value(every_value[i]).bits != y.data<T>()[i].bits) ++relu_mismatches;
+    const T gradient = k::relu_gradient(every_value[i], grad_values[i]);
+    if (!same_16bit(gradient, grad_x.data<T>()[i]) || !same_16bit(gradient, grad_a.data<T>()[i]))
+      ++gradient_mismatches;
+  }
+  BOOST_TEST(relu_mismatches == 0, dtype_name(dtype_of<T>()) << " relu");
+  BOOST_TEST(gradient_mismatches == 0, dtype_name(dtype_of<T>()) << " relu_backward");
+}
+
+BOOST_AUTO_TEST_CASE(sixteen_bit_relu_of_every_value_equals_the_cpu_emulation) {
+  Generator generator(fresh_seed("sixteen_bit_relu_of_every_value_equals_the_cpu_emulation"));
+  check_sixteen_bit_relu<Half>(generator);
+  check_sixteen_bit_relu<BFloat16>(generator);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(convert)
@@ -230,8 +391,10 @@ BOOST_AUTO_TEST_CASE(every_float16_and_bfloat16_value_to_float) {
   BOOST_TEST(round_trip_mismatches == 0);
 }
 
-// cast_value from each floating dtype to each, against Tensor::to's host
-// conversion, bit for bit (NaN: NaN).
+// cast_value from each floating dtype to each (what kernels::cast runs on
+// both devices, so Tensor::to too), against Tensor::copy_from's host
+// conversion (tensor/tensor.cpp, with tensor/dtype.h's roundings), bit for
+// bit (NaN: NaN).
 BOOST_AUTO_TEST_CASE(cast_value_equals_tensor_conversion_for_every_pair) {
   Generator generator(fresh_seed("cast_value_equals_tensor_conversion"));
   std::vector<double> values = special_values();
@@ -239,9 +402,11 @@ BOOST_AUTO_TEST_CASE(cast_value_equals_tensor_conversion_for_every_pair) {
   const Tensor values64 = Tensor::from_vector(values, {static_cast<std::int64_t>(values.size())}, DType::Float64);
   const DType dtypes[] = {DType::Float32, DType::Float64, DType::Float16, DType::BFloat16};
   for (DType source_dtype : dtypes) {
-    const Tensor source = values64.to(source_dtype);
+    Tensor source = Tensor::empty(values64.shape(), source_dtype);
+    source.copy_from(values64);
     for (DType destination_dtype : dtypes) {
-      const Tensor expected = source.to(destination_dtype);
+      Tensor expected = Tensor::empty(source.shape(), destination_dtype);
+      expected.copy_from(source);
       Tensor actual = Tensor::empty(source.shape(), destination_dtype);
       k::dispatch_any_floating(source_dtype, [&](auto source_zero) {
         using Source = decltype(source_zero);

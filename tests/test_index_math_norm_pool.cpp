@@ -2,8 +2,10 @@
 // pixel shuffle share with nothing else (kernels/batch_norm.h,
 // kernels/pooling.h, kernels/pixel_shuffle.h), run on the CPU over EVERY
 // index of several geometries (the model's and odd ones) and compared with
-// the CPU kernels' outputs or with brute-force definitions written here. So
-// CI proves the index maps of tests/test_cuda_norm_pool.cpp without a GPU.
+// the CPU kernels' outputs or with brute-force definitions written here; in
+// float16 and bfloat16 against the CPU's float32 emulation
+// (kernels/float32_stand_ins.h), bit for bit. So CI proves the index maps
+// and the 16-bit rounding of tests/test_cuda_norm_pool.cpp without a GPU.
 #define BOOST_TEST_MODULE index_math_norm_pool
 #include <boost/test/unit_test.hpp>
 #include <cmath>
@@ -24,6 +26,34 @@ namespace {
 
 // Equal as the kernels must be: the same value, or NaN for NaN.
 bool same_value(double a, double b) { return a == b || (std::isnan(a) && std::isnan(b)); }
+
+// Equal 16-bit values: the same bits, or NaN for NaN.
+template <class T>
+bool same_16bit(T a, T b) {
+  return a.bits == b.bits || (std::isnan(widened(a)) && std::isnan(widened(b)));
+}
+
+// A CPU tensor of `shape` and 16-bit dtype T holding random bit patterns:
+// every kind of value (about 3% of float16's are NaN, 0.4% of bfloat16's),
+// with the bits of `special` at every 11th element (a tie maker, an
+// infinity, a zero).
+template <class T>
+Tensor random_bit_patterns(const Shape& shape, Generator& generator, const std::vector<double>& special) {
+  Tensor tensor = Tensor::empty(shape, dtype_of<T>());
+  T* values = tensor.data<T>();
+  for (std::int64_t i = 0; i < tensor.numel(); ++i)
+    values[i] = i % 11 == 0 ? narrowed<T>(special[static_cast<std::size_t>(i / 11) % special.size()])
+                            : T{static_cast<std::uint16_t>(generator.next_u64())};
+  return tensor;
+}
+
+// N(0, 1) draws times 2^u, u uniform in [-20, 10): sums of a few of them
+// round in float32 (exponents more than 24 apart) and in 16 bits.
+Tensor wide_range_values(const Shape& shape, Generator& generator) {
+  std::vector<double> values = randn(shape, generator, DType::Float64).to_vector();
+  for (double& value : values) value *= std::exp2(std::floor(generator.uniform(-20.0, 10.0)));
+  return Tensor::from_vector(values, shape, DType::Float64);
+}
 
 // A CPU tensor of `shape` whose element i holds i.
 Tensor flat_indices(const Shape& shape) {
@@ -131,13 +161,13 @@ BOOST_AUTO_TEST_CASE(window_is_the_definition_and_holds_the_cpu_argmax) {
   }
 }
 
-// The per-element function the CUDA forward runs, in both dtypes, on inputs
-// full of ties and NaNs: the same value and position as the CPU kernel at
-// every output.
+// The per-element function the CUDA forward runs, in every dtype, on inputs
+// full of ties and NaNs: the same value and position as the CPU kernel (for
+// float16 and bfloat16 its float32 emulation) at every output.
 template <class T>
-void check_argmax_against_cpu(const PoolCase& pool, const Tensor& x64) {
+void check_argmax_against_cpu(const PoolCase& pool, const Tensor& x_any_dtype) {
   const MaxPool2dGeometry g = geometry_of(pool);
-  const Tensor x = x64.to(dtype_of<T>());
+  const Tensor x = x_any_dtype.to(dtype_of<T>());
   const PoolOutputs cpu = cpu_max_pool(x, g);
   const std::vector<double> y = cpu.y.to_vector(), indices = cpu.indices.to_vector();
   const T* values = x.data<T>();
@@ -147,10 +177,11 @@ void check_argmax_against_cpu(const PoolCase& pool, const Tensor& x64) {
       for (std::int64_t ow = 0; ow < g.out_w; ++ow) {
         const MaxPoolArgmax<T> best = max_pool_argmax(values + p * g.in_h * g.in_w, g, oh, ow);
         const std::int64_t o = (p * g.out_h + oh) * g.out_w + ow;
-        if ((!same_value(best.value, y[o]) || best.position != static_cast<std::int64_t>(indices[o])) &&
+        if ((!same_value(widened(best.value), y[o]) || best.position != static_cast<std::int64_t>(indices[o])) &&
             ++failures <= 5)
-          BOOST_ERROR(describe(pool) << " " << dtype_name(dtype_of<T>()) << " output " << o << ": " << best.value
-                                     << " at " << best.position << ", CPU " << y[o] << " at " << indices[o]);
+          BOOST_ERROR(describe(pool) << " " << dtype_name(dtype_of<T>()) << " output " << o << ": "
+                                     << widened(best.value) << " at " << best.position << ", CPU " << y[o] << " at "
+                                     << indices[o]);
       }
   BOOST_TEST(failures == 0, describe(pool) << ": " << failures << " outputs differ");
 }
@@ -162,7 +193,17 @@ BOOST_AUTO_TEST_CASE(argmax_matches_the_cpu_with_ties_and_nans) {
       const Tensor x = tied_values(pool.shape, generator, with_nans);
       check_argmax_against_cpu<double>(pool, x);
       check_argmax_against_cpu<float>(pool, x);
+      check_argmax_against_cpu<Half>(pool, x);
+      check_argmax_against_cpu<BFloat16>(pool, x);
     }
+  // 16-bit inputs of every kind: random bit patterns with +0 and -0 (equal:
+  // a tie), infinities and NaNs among them.
+  const std::vector<double> special = {0.0, -0.0, std::numeric_limits<double>::infinity(),
+                                       -std::numeric_limits<double>::infinity(), 1.0, -1.0};
+  for (const PoolCase& pool : kPoolCases) {
+    check_argmax_against_cpu<Half>(pool, random_bit_patterns<Half>(pool.shape, generator, special));
+    check_argmax_against_cpu<BFloat16>(pool, random_bit_patterns<BFloat16>(pool.shape, generator, special));
+  }
   // Minus infinity everywhere: the first position of each window, as on the CPU.
   const PoolCase pool{{1, 1, 5, 7}, 3, 2, 1};
   check_argmax_against_cpu<float>(pool, Tensor::full(pool.shape, -std::numeric_limits<double>::infinity(),
@@ -196,14 +237,16 @@ BOOST_AUTO_TEST_CASE(outputs_holding_an_input_are_those_whose_window_holds_it) {
 }
 
 // The gather the CUDA backward runs, at every input element, against the
-// CPU kernel's scatter, bit for bit (the same additions in the same order):
-// with ties, overlapping windows share maxima and their gradients add up.
+// CPU kernel's scatter (for float16 and bfloat16 its float32 emulation), bit
+// for bit (the same additions in the same order, in the same type): with
+// ties, overlapping windows share maxima and their gradients add up;
+// gradients of many scales make those sums round.
 template <class T>
 void check_input_grad_against_cpu(const PoolCase& pool, Generator& generator) {
   const MaxPool2dGeometry g = geometry_of(pool);
   const Tensor x = tied_values(pool.shape, generator, false).to(dtype_of<T>());
   const PoolOutputs forward = cpu_max_pool(x, g);
-  const Tensor grad_y = randn(forward.y.shape(), generator, dtype_of<T>());
+  const Tensor grad_y = wide_range_values(forward.y.shape(), generator).to(dtype_of<T>());
   Tensor grad_x = Tensor::empty(pool.shape, dtype_of<T>());
   max_pool2d_backward(grad_y, forward.indices, grad_x, g);
   const std::vector<double> expected = grad_x.to_vector();
@@ -216,8 +259,8 @@ void check_input_grad_against_cpu(const PoolCase& pool, Generator& generator) {
       for (std::int64_t iw = 0; iw < g.in_w; ++iw) {
         const T value = max_pool_input_grad(pgrad_y + p * out_plane, pindices + p * out_plane, g, ih, iw);
         const std::int64_t i = (p * g.in_h + ih) * g.in_w + iw;
-        if (static_cast<double>(value) != expected[i] && ++failures <= 5)
-          BOOST_ERROR(describe(pool) << " " << dtype_name(dtype_of<T>()) << " grad_x " << i << ": " << value
+        if (widened(value) != expected[i] && ++failures <= 5)
+          BOOST_ERROR(describe(pool) << " " << dtype_name(dtype_of<T>()) << " grad_x " << i << ": " << widened(value)
                                      << ", CPU " << expected[i]);
       }
   BOOST_TEST(failures == 0, describe(pool) << ": " << failures << " elements differ");
@@ -228,7 +271,36 @@ BOOST_AUTO_TEST_CASE(input_grad_gather_matches_the_cpu_scatter) {
   for (const PoolCase& pool : kPoolCases) {
     check_input_grad_against_cpu<double>(pool, generator);
     check_input_grad_against_cpu<float>(pool, generator);
+    check_input_grad_against_cpu<Half>(pool, generator);
+    check_input_grad_against_cpu<BFloat16>(pool, generator);
   }
+}
+
+// One input the maximum of four windows (2x2, stride 1, on a 3x3 plane whose
+// centre is the largest), with gradients 1, t, 2^-24, 2^-24: t = 2^-11 in
+// float16 (2^-8 in bfloat16) makes 1 + t a tie of the 16-bit type, and each
+// 2^-24 is half a float32 unit at 1, so float32 sums stay at the tie (ties
+// to even) and the 16-bit result is 1; a sum in double would be 2^-23 above
+// the tie and round up. The CPU's float32 emulation gives 1, and so must the
+// gather.
+template <class T>
+void check_input_grad_sums_in_float(double tie_addend) {
+  const PoolCase pool{{1, 1, 3, 3}, 2, 1, 0};
+  const MaxPool2dGeometry g = geometry_of(pool);
+  const Tensor x = Tensor::from_vector({0, 0, 0, 0, 1, 0, 0, 0, 0}, pool.shape, dtype_of<T>());
+  const PoolOutputs forward = cpu_max_pool(x, g);
+  BOOST_TEST(forward.indices.to_vector() == std::vector<double>(4, 4.0), boost::test_tools::per_element());
+  const Tensor grad_y = Tensor::from_vector({1.0, tie_addend, 0x1p-24, 0x1p-24}, forward.y.shape(), dtype_of<T>());
+  Tensor grad_x = Tensor::empty(pool.shape, dtype_of<T>());
+  max_pool2d_backward(grad_y, forward.indices, grad_x, g);
+  const T centre = max_pool_input_grad(grad_y.data<T>(), forward.indices.data<std::int64_t>(), g, 1, 1);
+  BOOST_TEST(grad_x.at(4) == 1.0, dtype_name(dtype_of<T>()));
+  BOOST_TEST(widened(centre) == 1.0, dtype_name(dtype_of<T>()));
+}
+
+BOOST_AUTO_TEST_CASE(sixteen_bit_input_grad_sums_in_float32_as_the_cpu) {
+  check_input_grad_sums_in_float<Half>(0x1p-11);
+  check_input_grad_sums_in_float<BFloat16>(0x1p-8);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -340,11 +412,11 @@ BOOST_AUTO_TEST_CASE(normalisation_and_input_grad_match_the_cpu_at_every_element
       for (std::int64_t i = 0; i < x.numel(); ++i) {
         const std::int64_t c = batch_norm_channel_of(channels, plane, i);
         const BatchNormAffine map = batch_norm_affine(vmean[c], vinvstd[c], vweight[c], vbias[c]);
-        const double yi = vx[i] * map.scale + map.shift;
+        const double yi = batch_norm_y(vx[i], map);
         const double mean_grad = training ? vgrad_bias[c] / count : 0.0;
         const double mean_grad_xhat = training ? vgrad_weight[c] / count : 0.0;
         const double grad_xi =
-            batch_norm_input_grad(vgrad_y[i], vx[i], vweight[c], vmean[c], vinvstd[c], mean_grad, mean_grad_xhat);
+            batch_norm_grad_x(vgrad_y[i], vx[i], vweight[c], vmean[c], vinvstd[c], mean_grad, mean_grad_xhat);
         const bool ok = std::abs(yi - vy[i]) <= 1e-13 * std::max(1.0, std::abs(vy[i])) &&
                         std::abs(grad_xi - vgrad_x[i]) <= 1e-13 * std::max(1.0, std::abs(vgrad_x[i]));
         if (!ok && ++failures <= 5)
@@ -353,6 +425,133 @@ BOOST_AUTO_TEST_CASE(normalisation_and_input_grad_match_the_cpu_at_every_element
       }
       BOOST_TEST(failures == 0, what << ": " << failures << " elements differ");
     }
+}
+
+// float16 and bfloat16 activations with float32 per-channel tensors: y
+// (batch_norm_y) and grad_x (batch_norm_grad_x) of every element against
+// the CPU's float32 emulation, bit for bit (NaN: NaN), in evaluation mode,
+// where the per-channel values are computed here exactly as the CPU kernel
+// computes them. x and grad_y are random bit patterns (NaN, infinities,
+// subnormals of every sign); weights of many scales make y overflow and
+// underflow. (Training mode runs the same two functions on per-channel
+// values that are sums: the backward's are checked below, exactly; the
+// forward's on a GPU, tests/test_cuda_norm_pool.cpp.)
+template <class T>
+void check_sixteen_bit_batch_norm_evaluation(Generator& generator) {
+  const Shape shape{2, 6, 7, 9};
+  const std::int64_t channels = shape[1], plane = shape[2] * shape[3];
+  const double eps = 1e-5, inf = std::numeric_limits<double>::infinity();
+  const std::vector<double> special = {0.0, -0.0, inf, -inf, std::numeric_limits<double>::quiet_NaN(),
+                                       65504.0, 0x1p-24, 1.0 + 0x1p-11, 3.4e38, 1e-40};
+  const Tensor x = random_bit_patterns<T>(shape, generator, special);
+  const Tensor grad_y = random_bit_patterns<T>(shape, generator, special);
+  const Tensor weight = Tensor::from_vector({1.0, -0.3, 1e4, 1e-6, 2.5, -7.0}, {channels}, DType::Float32);
+  const Tensor bias = randn({channels}, generator, DType::Float32);
+  const Tensor running_mean = randn({channels}, generator, DType::Float32);
+  const Tensor running_var = rand_uniform({channels}, 0.5, 2.0, generator, DType::Float32);
+  Tensor y = Tensor::empty(shape, dtype_of<T>()), grad_x = Tensor::empty(shape, dtype_of<T>());
+  Tensor mean = Tensor::empty({channels}), invstd = Tensor::empty({channels});
+  Tensor grad_weight = Tensor::empty({channels}), grad_bias = Tensor::empty({channels});
+  batch_norm_forward_eval(x, weight, bias, running_mean, running_var, eps, y, mean, invstd);
+  batch_norm_backward(grad_y, x, weight, mean, invstd, false, grad_x, grad_weight, grad_bias);
+  const float *pweight = weight.data<float>(), *pbias = bias.data<float>();
+  const float *prunning_mean = running_mean.data<float>(), *prunning_var = running_var.data<float>();
+  const float *pmean = mean.data<float>(), *pinvstd = invstd.data<float>();
+  const T *px = x.data<T>(), *pgrad_y = grad_y.data<T>();
+  std::int64_t y_mismatches = 0, grad_x_mismatches = 0;
+  for (std::int64_t i = 0; i < x.numel(); ++i) {
+    const std::int64_t c = batch_norm_channel_of(channels, plane, i);
+    const double channel_mean = prunning_mean[c];
+    const double channel_invstd = 1.0 / std::sqrt(static_cast<double>(prunning_var[c]) + eps);
+    const BatchNormAffine map = batch_norm_affine(channel_mean, channel_invstd, pweight[c], pbias[c]);
+    if (!same_16bit(batch_norm_y(px[i], map), y.data<T>()[i])) ++y_mismatches;
+    const T gradient = batch_norm_grad_x(pgrad_y[i], px[i], pweight[c], pmean[c], pinvstd[c], 0.0, 0.0);
+    if (!same_16bit(gradient, grad_x.data<T>()[i])) ++grad_x_mismatches;
+  }
+  BOOST_TEST(y_mismatches == 0, dtype_name(dtype_of<T>()) << " y");
+  BOOST_TEST(grad_x_mismatches == 0, dtype_name(dtype_of<T>()) << " grad_x");
+}
+
+BOOST_AUTO_TEST_CASE(sixteen_bit_evaluation_forward_and_backward_equal_the_cpu_emulation) {
+  Generator generator(fresh_seed("sixteen_bit_evaluation_forward_and_backward_equal_the_cpu_emulation"));
+  check_sixteen_bit_batch_norm_evaluation<Half>(generator);
+  check_sixteen_bit_batch_norm_evaluation<BFloat16>(generator);
+}
+
+// y rounds to float32 first, then to 16 bits, as the emulation (its float32
+// kernel, then the cast): with scale 1 (eps 0, running_var 1, weight 1) and
+// shift t + 2^-30 (t = 2^-11 in float16, 2^-8 in bfloat16), x = 1 gives
+// 1 + t + 2^-30 in double, 1 + t in float32 (a 16-bit tie), 1 in 16 bits;
+// rounding the double straight to 16 bits would give the next value up.
+template <class T>
+void check_batch_norm_y_rounds_through_float(double tie_addend) {
+  const Tensor x = Tensor::from_vector({1.0, -1.0}, {1, 1, 1, 2}, dtype_of<T>());
+  const Tensor one = Tensor::ones({1}), zero = Tensor::zeros({1});
+  const Tensor bias = Tensor::from_vector({tie_addend + 0x1p-30}, {1}, DType::Float32);
+  Tensor y = Tensor::empty(x.shape(), dtype_of<T>()), mean = Tensor::empty({1}), invstd = Tensor::empty({1});
+  batch_norm_forward_eval(x, one, bias, zero, one, 0.0, y, mean, invstd);
+  const BatchNormAffine map = batch_norm_affine(0.0, 1.0, 1.0, bias.at(0));
+  BOOST_TEST(map.scale == 1.0);
+  BOOST_TEST(y.at(0) == 1.0, dtype_name(dtype_of<T>()));
+  BOOST_TEST(widened(batch_norm_y(x.data<T>()[0], map)) == 1.0, dtype_name(dtype_of<T>()));
+  BOOST_TEST(batch_norm_y(x.data<T>()[1], map).bits == y.data<T>()[1].bits, dtype_name(dtype_of<T>()));
+}
+
+BOOST_AUTO_TEST_CASE(sixteen_bit_y_rounds_through_float32_as_the_cpu) {
+  check_batch_norm_y_rounds_through_float<Half>(0x1p-11);
+  check_batch_norm_y_rounds_through_float<BFloat16>(0x1p-8);
+}
+
+// The training-mode grad_x in 16 bits, bit for bit against the CPU's float32
+// emulation. Its channel means of grad_y and grad_y * xhat are double sums,
+// exact here whatever their order: x = k/8 (|k| <= 32), grad_y = k/16
+// (|k| <= 16), mean a multiple of 1/4 and invstd a power of two, so every
+// term is a multiple of 2^-8 below 2^5 and every sum fits in 53 bits. The
+// test computes them itself, as the CUDA kernel does (in another order).
+template <class T>
+void check_sixteen_bit_batch_norm_training_backward(Generator& generator) {
+  const Shape shape{3, 4, 5, 7};
+  const std::int64_t channels = shape[1], plane = shape[2] * shape[3], count = shape[0] * plane;
+  std::vector<double> x_values(static_cast<std::size_t>(shape_numel(shape)));
+  std::vector<double> grad_values(x_values.size());
+  for (std::size_t i = 0; i < x_values.size(); ++i) {
+    x_values[i] = static_cast<double>(generator.integer(65) - 32) / 8.0;
+    grad_values[i] = static_cast<double>(generator.integer(33) - 16) / 16.0;
+  }
+  const Tensor x = Tensor::from_vector(x_values, shape, dtype_of<T>());
+  const Tensor grad_y = Tensor::from_vector(grad_values, shape, dtype_of<T>());
+  const Tensor weight = randn({channels}, generator, DType::Float32);
+  const Tensor mean = Tensor::from_vector({0.25, -0.5, 1.0, 0.0}, {channels}, DType::Float32);
+  const Tensor invstd = Tensor::from_vector({0.5, 2.0, 1.0, 4.0}, {channels}, DType::Float32);
+  Tensor grad_x = Tensor::empty(shape, dtype_of<T>());
+  Tensor grad_weight = Tensor::empty({channels}), grad_bias = Tensor::empty({channels});
+  batch_norm_backward(grad_y, x, weight, mean, invstd, true, grad_x, grad_weight, grad_bias);
+  const float *pweight = weight.data<float>(), *pmean = mean.data<float>(), *pinvstd = invstd.data<float>();
+  std::vector<double> sum_grad(static_cast<std::size_t>(channels), 0.0), sum_grad_xhat(sum_grad);
+  for (std::size_t i = 0; i < x_values.size(); ++i) {
+    const std::int64_t c = batch_norm_channel_of(channels, plane, static_cast<std::int64_t>(i));
+    sum_grad[c] += grad_values[i];
+    sum_grad_xhat[c] += grad_values[i] * ((x_values[i] - pmean[c]) * pinvstd[c]);
+  }
+  for (std::int64_t c = 0; c < channels; ++c) {  // the premise: the CPU's sums are these
+    BOOST_TEST(grad_bias.at(c) == static_cast<double>(static_cast<float>(sum_grad[c])));
+    BOOST_TEST(grad_weight.at(c) == static_cast<double>(static_cast<float>(sum_grad_xhat[c])));
+  }
+  std::int64_t mismatches = 0;
+  for (std::int64_t i = 0; i < x.numel(); ++i) {
+    const std::int64_t c = batch_norm_channel_of(channels, plane, i);
+    const T gradient = batch_norm_grad_x(grad_y.data<T>()[i], x.data<T>()[i], pweight[c], pmean[c], pinvstd[c],
+                                         sum_grad[c] / static_cast<double>(count),
+                                         sum_grad_xhat[c] / static_cast<double>(count));
+    if (gradient.bits != grad_x.data<T>()[i].bits) ++mismatches;
+  }
+  BOOST_TEST(mismatches == 0, dtype_name(dtype_of<T>()) << " grad_x");
+}
+
+BOOST_AUTO_TEST_CASE(sixteen_bit_training_input_grad_equals_the_cpu_emulation) {
+  Generator generator(fresh_seed("sixteen_bit_training_input_grad_equals_the_cpu_emulation"));
+  check_sixteen_bit_batch_norm_training_backward<Half>(generator);
+  check_sixteen_bit_batch_norm_training_backward<BFloat16>(generator);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -21,8 +21,10 @@ namespace armnet::kernels::cpu {
 // passes per output row: the column maxima over the window's rows into
 // `column_max` (a contiguous, vectorisable loop over the whole input row),
 // then the maxima over each window's columns of those. Values are those of
-// the single-pass loop below, NaN propagation included; only the positions,
-// not computed here, depend on the order of the comparisons.
+// the single-pass loop below, NaN propagation included, but for the sign of
+// a zero: a window whose maximum is both +0 and -0 may give either, as the
+// order of the comparisons decides (the positions, not computed here,
+// depend on that order too).
 template <class T>
 static void max_pool_plane_values(const T* in, T* out, T* column_max, const MaxPool2dGeometry& g) {
   for (std::int64_t oh = 0; oh < g.out_h; ++oh) {

@@ -1,10 +1,23 @@
 // The CUDA bodies of the elementwise kernels (arguments checked by
 // kernels/elementwise.cpp). One thread per element with grid-stride loops,
-// except sum_to (a block per output element). The index arithmetic is
-// kernels/elementwise.h's, tested over every index on the CPU
+// except sum_to (a block per output element). The index arithmetic and the
+// per-element arithmetic are kernels/elementwise.h's, tested over every index
+// and over every pair of a set of 16-bit values on the CPU
 // (tests/test_index_math_elementwise.cpp).
 //
-// Bytes moved are given per element of float32 (twice that in float64).
+// add, mul, add_into, add_relu and ReLU take float32, float64, float16 and
+// bfloat16 (T = float, double, Half, BFloat16). Sums and products read their
+// elements through widened (exact, to double) and write through narrowed<T>
+// (rounded once); ReLU and its gradient compare the widened value and copy
+// the stored element. For float and double that is exactly the CPU kernels'
+// float and double arithmetic, for 16 bits exactly the CPU's float32
+// emulation (rounded_sum, rounded_product and relu_value in
+// kernels/elementwise.h say why). scale and sum_to take float32 and float64
+// only (16-bit tensors go through float32 stand-ins on both devices,
+// kernels/float32_stand_ins.h).
+//
+// Bytes moved are given per element of float32: twice that in float64, half
+// in float16 and bfloat16 (2 bytes per element).
 // The index structs are __grid_constant__ parameters: read where they are,
 // never copied to local memory for their per-axis arrays.
 #include <algorithm>
@@ -19,15 +32,16 @@ namespace {
 
 struct Add {
   template <class T>
-  __device__ T operator()(T x, T y) const { return x + y; }
+  __device__ T operator()(T x, T y) const { return rounded_sum(x, y); }
 };
 struct Mul {
   template <class T>
-  __device__ T operator()(T x, T y) const { return x * y; }
+  __device__ T operator()(T x, T y) const { return rounded_product(x, y); }
 };
+// relu of the sum rounded to T, as the CPU's relu_value(a + b).
 struct AddRelu {
   template <class T>
-  __device__ T operator()(T x, T y) const { return relu_value(x + y); }
+  __device__ T operator()(T x, T y) const { return relu_value(rounded_sum(x, y)); }
 };
 
 // out[i] = combine(a[i], b[i]) over n elements of one shape (out may be a:
@@ -93,7 +107,7 @@ constexpr std::int64_t kMaxSumToBlocks = 65535;
 
 template <class Combine>
 void binary(const char* op, const Tensor& a, const Tensor& b, Tensor& out) {
-  dispatch_floating(a, [&](auto zero) {
+  dispatch_any_floating(a.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const std::int64_t n = out.numel();
     if (a.shape() == out.shape() && b.shape() == out.shape()) {
@@ -131,7 +145,7 @@ void sum_to(const Tensor& x, Tensor& out) {
 }
 
 void relu_forward(const Tensor& x, Tensor& y) {
-  dispatch_floating(x, [&](auto zero) {
+  dispatch_any_floating(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const std::int64_t n = x.numel();
     launch("relu", relu_forward_kernel<T>, grid_for(n), kThreads, 0, x.data<T>(), y.data<T>(), n);
@@ -139,7 +153,7 @@ void relu_forward(const Tensor& x, Tensor& y) {
 }
 
 void relu_backward(const Tensor& y, const Tensor& grad_y, Tensor& grad_x) {
-  dispatch_floating(y, [&](auto zero) {
+  dispatch_any_floating(y.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const std::int64_t n = y.numel();
     launch("relu_backward", relu_backward_kernel<T>, grid_for(n), kThreads, 0, y.data<T>(), grad_y.data<T>(),

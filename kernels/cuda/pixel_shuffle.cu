@@ -5,7 +5,13 @@
 // tests/test_index_math_norm_pool.cpp checks over every index against the
 // CPU kernel. Each call moves its tensor once in and once out: in the
 // ResNet-18 + ARM ([64, 512, 7, 7] -> [64, 2, 112, 112], factor 16, batch 64)
-// 6.4 MB read + 6.4 MB written in float32.
+// 6.4 MB read + 6.4 MB written in float32 (4 bytes per element), 3.2 + 3.2 MB
+// in float16 and bfloat16 (2 bytes per element).
+//
+// Every floating dtype (T = float, double, Half, BFloat16): elements are
+// copied as stored, never converted, so a 16-bit result is the CPU's float32
+// emulation's (whose round trip through float32 gives back every 16-bit
+// value but NaN, which stays a NaN).
 #include "kernels/cuda/runtime.h"
 #include "kernels/dispatch.h"
 #include "kernels/pixel_shuffle.h"
@@ -36,7 +42,7 @@ PixelShuffleLayout layout_of(const Tensor& unshuffled, int factor) {
 }  // namespace
 
 void pixel_shuffle_forward(const Tensor& x, Tensor& y, int factor) {
-  dispatch_floating(x, [&](auto zero) {
+  dispatch_any_floating(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     launch("pixel_shuffle (cuda)", pixel_shuffle_forward_kernel<T>, dim3(grid_for(y.numel())), dim3(kThreads), 0,
            x.data<T>(), layout_of(x, factor), y.numel(), y.data<T>());
@@ -44,7 +50,7 @@ void pixel_shuffle_forward(const Tensor& x, Tensor& y, int factor) {
 }
 
 void pixel_shuffle_backward(const Tensor& grad_y, Tensor& grad_x, int factor) {
-  dispatch_floating(grad_y, [&](auto zero) {
+  dispatch_any_floating(grad_y.dtype(), [&](auto zero) {
     using T = decltype(zero);
     launch("pixel_shuffle_backward (cuda)", pixel_shuffle_backward_kernel<T>, dim3(grid_for(grad_x.numel())),
            dim3(kThreads), 0, grad_y.data<T>(), layout_of(grad_x, factor), grad_x.numel(), grad_x.data<T>());

@@ -5,7 +5,15 @@
 // checks over every index against the CPU kernel. The backward pass is a
 // gather: each input element sums the grad_y of the windows whose maximum
 // it is, in the CPU's order, so it is deterministic and needs no atomics.
-// Byte counts are for float32 (float64: twice the value bytes).
+// The max pool takes float32, float64, float16 and bfloat16 (T = float,
+// double, Half, BFloat16): comparisons on widened values, the maximum copied
+// as stored, the backward's sums in the CPU's type for T (float for 16 bits),
+// rounded once to T; so 16-bit results are the CPU's float32 emulation's bit
+// for bit (NaN for NaN), and float32/float64 ones what they were
+// (kernels/pooling.h says why). The global average pool takes float32 and
+// float64 (autograd/nn.cpp casts 16-bit input to float32 for it).
+// Byte counts are for float32 (float64: twice the value bytes; float16 and
+// bfloat16: half, 2 bytes per value; the int64 indices stay 8 bytes each).
 #include "kernels/cuda/runtime.h"
 #include "kernels/dispatch.h"
 #include "kernels/pooling.h"
@@ -19,7 +27,8 @@ namespace {
 // output element (p, oh, ow), flat index i. Moves about the input once (each
 // element is read by the ceil(kernel / stride)^2 windows holding it, through
 // the cache), y once and the int64 indices once: at the ResNet-18 stem
-// (3x3, stride 2, x [64, 64, 112, 112] at batch 64) 205 + 51 + 103 MB.
+// (3x3, stride 2, x [64, 64, 112, 112] at batch 64) 205 + 51 + 103 MB
+// (103 + 26 + 103 MB in 16 bits).
 template <class T>
 __global__ void max_pool2d_forward_kernel(const T* x, MaxPool2dGeometry g, T* y, std::int64_t* indices) {
   const std::int64_t out_plane = g.out_h * g.out_w, in_plane = g.in_h * g.in_w;
@@ -37,7 +46,7 @@ __global__ void max_pool2d_forward_kernel(const T* x, MaxPool2dGeometry g, T* y,
 // thread per input element, flat index i; every grad_x element is written.
 // Moves grad_x once and, through the cache, grad_y and the int64 indices
 // about once (each is read by the kernel x kernel inputs of its window): at
-// the ResNet-18 stem 205 + 51 + 103 MB.
+// the ResNet-18 stem 205 + 51 + 103 MB (103 + 26 + 103 MB in 16 bits).
 template <class T>
 __global__ void max_pool2d_backward_kernel(const T* grad_y, const std::int64_t* indices, MaxPool2dGeometry g,
                                            T* grad_x) {
@@ -75,7 +84,7 @@ __global__ void global_avg_pool2d_backward_kernel(const T* grad_y, std::int64_t 
 }  // namespace
 
 void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const MaxPool2dGeometry& g) {
-  dispatch_floating(x, [&](auto zero) {
+  dispatch_any_floating(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     std::int64_t* pindices = indices.defined() ? indices.data<std::int64_t>() : nullptr;
     launch("max_pool2d (cuda)", max_pool2d_forward_kernel<T>, dim3(grid_for(y.numel())), dim3(kThreads), 0,
@@ -84,7 +93,7 @@ void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const MaxPo
 }
 
 void max_pool2d_backward(const Tensor& grad_y, const Tensor& indices, Tensor& grad_x, const MaxPool2dGeometry& g) {
-  dispatch_floating(grad_y, [&](auto zero) {
+  dispatch_any_floating(grad_y.dtype(), [&](auto zero) {
     using T = decltype(zero);
     launch("max_pool2d_backward (cuda)", max_pool2d_backward_kernel<T>, dim3(grid_for(grad_x.numel())),
            dim3(kThreads), 0, grad_y.data<T>(), indices.data<std::int64_t>(), g, grad_x.data<T>());
