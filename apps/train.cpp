@@ -318,12 +318,22 @@ int run_training(const TrainOptions& given, const std::string& resume_dir, bool 
     Batch batch;
     while (train_loader.next(batch)) {
       // On a GPU the batch is uploaded from its pinned buffer asynchronously.
-      const Tensor logits = classify(*model, batch.images.to(device), autocast);
-      const Tensor loss = cross_entropy(logits, batch.labels.to(device));
-      const double loss_value = loss.item();
+      const Tensor images = batch.images.to(device), labels = batch.labels.to(device);
+      MixedPrecisionStep step;
+      if (amp) {
+        step = amp->train_step(*model, optimizer, images, labels);  // forward, loss, scaled step (or skip)
+        state.scaler = amp->scaler();
+        if (!step.stepped && std::isfinite(step.loss_value)) ++state.partial_skipped_steps;
+      } else {
+        step.logits = model->forward(images);
+        step.loss = cross_entropy(step.logits, labels);
+        step.loss_value = step.loss.item();
+      }
+      const Tensor& logits = step.logits;
+      const double loss_value = step.loss_value;
       if (!std::isfinite(loss_value)) {
         progress.finish();
-        kernels::check_cross_entropy_targets(loss);  // on a GPU a bad label shows first as a NaN loss
+        kernels::check_cross_entropy_targets(step.loss);  // on a GPU a bad label shows first as a NaN loss
         const std::string overflow_note =
             options.amp != "off" && options.amp_dtype == "fp16"
                 ? " (under --amp with fp16 the forward pass may exceed float16's range, 65504: --amp_dtype bf16 "
@@ -334,20 +344,14 @@ int run_training(const TrainOptions& given, const std::string& resume_dir, bool 
                             fs::exists(last_path) ? last_path : std::string("(none yet)"), " is kept)",
                             overflow_note));
       }
-      if (amp) {
-        amp->scale_loss(loss).backward();
-        const bool stepped = amp->step(optimizer);  // or skipped: the gradients overflowed at this scale
-        amp->zero_grad(optimizer);
-        state.scaler = amp->scaler();
-        if (!stepped) ++state.partial_skipped_steps;
-      } else {
-        loss.backward();
+      if (!amp) {
+        step.loss.backward();
         optimizer.step();
         optimizer.zero_grad();
       }
       state.batches_done = batch.index + 1;
       state.partial_loss_sum += loss_value;
-      state.partial_correct += kernels::correct_count(logits.detach(), batch.labels.to(device));
+      state.partial_correct += kernels::correct_count(logits.detach(), labels);
       state.partial_seen += batch.labels.numel();
       images_here += batch.labels.numel();
       progress.update(state.batches_done, images_here, state.partial_loss_sum / static_cast<double>(state.batches_done),

@@ -172,15 +172,7 @@ int main(int argc, char** argv) {
     auto step = [&] {
       if (train && amp) {
         model->train();
-        Tensor loss;
-        {
-          AutocastScope scope(amp->autocast());
-          loss = cross_entropy(model->forward(images), labels);
-        }
-        amp->scale_loss(loss).backward();
-        amp->step(optimizer);
-        amp->zero_grad(optimizer);
-        checksum = loss.item();
+        checksum = amp->train_step(*model, optimizer, images, labels).loss_value;
       } else if (train) {
         model->train();
         const Tensor logits = model->forward(images);

@@ -76,4 +76,20 @@ void MixedPrecision::zero_grad(Optimizer& optimizer) {
   autocast_.zero_grad();
 }
 
+MixedPrecisionStep MixedPrecision::train_step(Module& model, Optimizer& optimizer, const Tensor& images,
+                                              const Tensor& labels) {
+  MixedPrecisionStep result;
+  {
+    AutocastScope scope(autocast_);
+    result.logits = autocast::to_float32(model.forward(images));
+    result.loss = cross_entropy(result.logits, labels);
+  }
+  result.loss_value = result.loss.item();
+  if (!std::isfinite(result.loss_value)) return result;
+  scale_loss(result.loss).backward();
+  result.stepped = step(optimizer);
+  zero_grad(optimizer);
+  return result;
+}
+
 }  // namespace armnet

@@ -2,6 +2,9 @@
 // loss scaling), explicit instead of patched in:
 //
 //   MixedPrecision amp(AmpLevel::O1, DType::Float16);
+//   amp.train_step(*model, optimizer, images, labels);
+//
+// which is, spelled out:
 //   { AutocastScope scope(amp.autocast()); loss = cross_entropy(model->forward(x), y); }
 //   amp.scale_loss(loss).backward();
 //   amp.step(optimizer);        // unscale + check, then step or skip
@@ -27,6 +30,7 @@
 #include <cstdint>
 
 #include "autograd/autocast.h"
+#include "layers/module.h"
 #include "layers/optimizer.h"
 
 namespace armnet {
@@ -38,6 +42,14 @@ struct LossScalerState {
   double scale = 1.0;
   std::int64_t clean_steps = 0;    // steps since the last skip or growth
   std::int64_t skipped_steps = 0;  // in the whole run
+};
+
+// What one training step did (MixedPrecision::train_step).
+struct MixedPrecisionStep {
+  Tensor logits;            // float32
+  Tensor loss;              // float32, unscaled
+  double loss_value = 0.0;  // loss.item()
+  bool stepped = false;     // false: the step was skipped, or the loss was not finite (then nothing ran)
 };
 
 class MixedPrecision {
@@ -62,6 +74,11 @@ class MixedPrecision {
   // Drops the gradients of the optimizer's parameters and of O2's working
   // copies.
   void zero_grad(Optimizer& optimizer);
+  // One training step of `model` (a classifier) on a batch, as at the top of
+  // the file, the cross-entropy loss against `labels`. A loss that is not
+  // finite is returned before any backward (the caller stops: no scale
+  // helps a forward pass that overflowed).
+  MixedPrecisionStep train_step(Module& model, Optimizer& optimizer, const Tensor& images, const Tensor& labels);
 
  private:
   Autocast autocast_;
