@@ -26,12 +26,14 @@
 // checks that a second backward ADDS into .grad (the grad doubles).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "kernels/convert.h"
 #include "tensor/random.h"
 #include "tensor/tensor.h"
 
@@ -75,6 +77,13 @@ Tensor random_leaf(const Shape& shape, Generator& generator);
 void expect_close(const Tensor& actual, const Tensor& expected, double rtol, double atol, const std::string& what);
 void expect_values(const Tensor& actual, const std::vector<double>& expected, double tolerance,
                    const std::string& what);
+
+// The same 16-bit value (Half or BFloat16): the same bits, or both NaN (a
+// NaN's sign and payload are not specified).
+template <class T>
+bool same_16bit(T a, T b) {
+  return a.bits == b.bits || (std::isnan(kernels::widened(a)) && std::isnan(kernels::widened(b)));
+}
 
 // The message of the armnet::Error that `body` throws ("" when it throws none).
 std::string error_message(const std::function<void()>& body);

@@ -112,13 +112,6 @@ bool is_nan(T value) {
   return std::isnan(k::widened(value));
 }
 
-// The same 16-bit value: the same bits, or both NaN (a NaN's sign and
-// payload are not specified).
-template <class T>
-bool same_16bit(T a, T b) {
-  return a.bits == b.bits || (is_nan(a) && is_nan(b));
-}
-
 // A CPU tensor [values.size()] of T holding `values`.
 template <class T>
 Tensor tensor_of(const std::vector<T>& values) {

@@ -27,12 +27,6 @@ namespace {
 // Equal as the kernels must be: the same value, or NaN for NaN.
 bool same_value(double a, double b) { return a == b || (std::isnan(a) && std::isnan(b)); }
 
-// Equal 16-bit values: the same bits, or NaN for NaN.
-template <class T>
-bool same_16bit(T a, T b) {
-  return a.bits == b.bits || (std::isnan(widened(a)) && std::isnan(widened(b)));
-}
-
 // A CPU tensor of `shape` and 16-bit dtype T holding random bit patterns:
 // every kind of value (about 3% of float16's are NaN, 0.4% of bfloat16's),
 // with the bits of `special` at every 11th element (a tie maker, an
