@@ -6,6 +6,7 @@
 #include <map>
 #include <type_traits>
 
+#include "apps/commands.h"
 #include "data/raf_db.h"
 #include "layers/state_dict.h"
 #include "tensor/io/safetensors.h"
@@ -35,6 +36,11 @@ Optional<T> optional(T& value) {
 template <class Options, class Visit>
 void visit_fields(Options& o, Visit&& visit) {
   visit("raf_path", o.raf_path);
+  visit("data_format", optional(o.data_format));
+  visit("test_split", optional(o.test_split));
+  visit("affectnet_classes", optional(o.affectnet_classes));
+  visit("limit_train", optional(o.limit_train));
+  visit("limit_test", optional(o.limit_test));
   visit("batch_size", o.batch_size);
   visit("val_batch_size", o.val_batch_size);
   visit("optimizer", o.optimizer);
@@ -58,6 +64,7 @@ void visit_fields(Options& o, Visit&& visit) {
   visit("skip_bad", o.skip_bad);
   visit("amp", optional(o.amp));
   visit("amp_dtype", optional(o.amp_dtype));
+  visit("select_best", optional(o.select_best));
 }
 
 template <class State, class Visit>
@@ -76,6 +83,7 @@ void visit_state_fields(State& s, Visit&& visit) {
   visit("loss_scale_good_steps", s.scaler.clean_steps);
   visit("loss_scale_skipped_steps", optional(s.scaler.skipped_steps));
   visit("partial_skipped_steps", optional(s.partial_skipped_steps));
+  visit("data_fingerprint", optional(s.data_fingerprint));
 }
 
 template <class Metrics, class Visit>
@@ -87,6 +95,7 @@ void visit_metric_fields(Metrics& m, Visit&& visit) {
   visit("val_accuracy", m.val_accuracy);
   visit("lr", m.lr);
   visit("seconds", m.seconds);
+  visit("val_mean_class_accuracy", optional(m.val_mean_class_accuracy));
   visit("skipped_steps", optional(m.skipped_steps));
   visit("loss_scale", optional(m.loss_scale));
 }
@@ -156,6 +165,34 @@ struct Reader {
   }
 };
 
+// A list of class names: 1..kClasses strings, each of 1..kClassNameBytes
+// bytes and no control byte.
+std::vector<std::string> string_list(const json& value, const char* what) {
+  check(value.is_array() && !value.empty() && value.size() <= static_cast<std::size_t>(limits::kClasses), what,
+        " must be a list of 1..", limits::kClasses, " names, got ", json_kind(value));
+  std::vector<std::string> names;
+  for (const json& name : value) {
+    check(name.is_string(), what, ": an entry is ", json_kind(name), ", not a string");
+    const std::string text = name.get<std::string>();
+    check(!text.empty() && text.size() <= limits::kClassNameBytes && printable(text, limits::kClassNameBytes) == text, what, ": \"",
+          printable(text), "\" is empty, longer than ", limits::kClassNameBytes, " bytes or holds control bytes");
+    names.push_back(text);
+  }
+  return names;
+}
+
+// A list of finite numbers, at most kClasses of them.
+std::vector<double> number_list(const json& value, const char* what) {
+  check(value.is_array() && value.size() <= static_cast<std::size_t>(limits::kClasses), what,
+        " must be a list of at most ", limits::kClasses, " numbers, got ", json_kind(value));
+  std::vector<double> numbers;
+  for (const json& number : value) {
+    check(number.is_number() && std::isfinite(number.get<double>()), what, ": an entry is not a finite number");
+    numbers.push_back(number.get<double>());
+  }
+  return numbers;
+}
+
 // JSON that a stranger may have written (a checkpoint's training state),
 // parsed with its nesting bounded before anything walks it.
 json parse_untrusted_json(const std::string& text, const std::string& what) {
@@ -192,10 +229,10 @@ TrainOptions train_options_from_json(const json& in) {
   return options;
 }
 
-ModelOptions model_options(const TrainOptions& options) {
+ModelOptions model_options(const TrainOptions& options, int num_classes) {
   ModelOptions model;
   model.architecture = options.model;
-  model.num_classes = kRafNumClasses;
+  model.num_classes = num_classes;
   model.image_size = options.image_size;
   model.drop_rate = options.drop_rate;
   model.batch_independent_eval = options.batch_independent_eval;
@@ -203,14 +240,21 @@ ModelOptions model_options(const TrainOptions& options) {
   return model;
 }
 
+DatasetOptions dataset_options(const TrainOptions& options) {
+  return dataset_options_from_flags(options.data_format, options.test_split, options.affectnet_classes,
+                                    options.limit_train, options.limit_test, options.seed);
+}
+
 json to_json(const TrainingState& state) {
   json out = json::object();
   visit_state_fields(state, Writer{out});
   out["options"] = to_json(state.options);
+  out["class_names"] = state.class_names;
   json history = json::array();
   for (const EpochMetrics& metrics : state.history) {
     json row = json::object();
     visit_metric_fields(metrics, Writer{row});
+    row["val_class_recall"] = metrics.val_class_recall;
     history.push_back(row);
   }
   out["history"] = history;
@@ -223,6 +267,9 @@ TrainingState training_state_from_json(const json& in) {
   visit_state_fields(state, Reader{in, "training state"});
   check(in.contains("options"), "training state: field \"options\" is missing");
   state.options = train_options_from_json(in["options"]);
+  // Checkpoints from before other data sets: RAF-DB's classes.
+  state.class_names = in.contains("class_names") ? string_list(in["class_names"], "training state: class_names")
+                                                  : std::vector<std::string>(kRafClassNames.begin(), kRafClassNames.end());
   check(in.contains("history") && in["history"].is_array(), "training state: field \"history\" is missing");
   check(state.epoch >= 0 && state.epoch <= state.options.epochs, "training state: field \"epoch\" holds ",
         state.epoch, ", outside 0..epochs (", state.options.epochs, ")");
@@ -233,6 +280,12 @@ TrainingState training_state_from_json(const json& in) {
     check(row.is_object(), "training history: a row is ", json_kind(row), ", not an object");
     EpochMetrics metrics;
     visit_metric_fields(metrics, Reader{row, "training history"});
+    if (row.contains("val_class_recall")) {  // empty in rows of checkpoints from before it was kept
+      metrics.val_class_recall = number_list(row["val_class_recall"], "training history: val_class_recall");
+      check(metrics.val_class_recall.empty() || metrics.val_class_recall.size() == state.class_names.size(),
+            "training history: val_class_recall has ", metrics.val_class_recall.size(), " values for ",
+            state.class_names.size(), " classes");
+    }
     check(metrics.epoch == static_cast<int>(state.history.size()) + 1, "training history: row ",
           state.history.size() + 1, " is of epoch ", metrics.epoch);
     state.history.push_back(metrics);
@@ -389,6 +442,14 @@ void check_finite(const std::string& path, const NamedTensors& tensors, const ch
   }
 }
 
+std::vector<std::string> class_names_of(const Checkpoint& checkpoint, int num_classes) {
+  if (checkpoint.training) return checkpoint.training->class_names;
+  if (num_classes == kRafNumClasses) return {kRafClassNames.begin(), kRafClassNames.end()};
+  std::vector<std::string> names;
+  for (int c = 0; c < num_classes; ++c) names.push_back(str_cat("class ", c));
+  return names;
+}
+
 void load_checkpoint_weights(Classifier& model, const Checkpoint& checkpoint) {
   check_finite(checkpoint.path, checkpoint.weights, "tensor");
   check_finite(checkpoint.path, checkpoint.optimizer_state, "optimizer tensor");
@@ -406,7 +467,7 @@ void load_checkpoint_weights(Classifier& model, const Checkpoint& checkpoint) {
 std::shared_ptr<Classifier> model_from_checkpoint(const Checkpoint& checkpoint, int image_size_hint) {
   ModelOptions options;
   if (checkpoint.training) {
-    options = model_options(checkpoint.training->options);
+    options = model_options(checkpoint.training->options, static_cast<int>(checkpoint.training->class_names.size()));
     if (image_size_hint > 0 && options.architecture == "resnet18") options.image_size = image_size_hint;
   } else {
     options.architecture = architecture_of(checkpoint.weights);

@@ -48,6 +48,11 @@ Checkpoint read_checkpoint(const std::string& path);
 // names the tensor and says which model the file seems to hold.
 std::shared_ptr<Classifier> model_from_checkpoint(const Checkpoint& checkpoint, int image_size_hint = 0);
 
+// The class names of a checkpoint's model of `num_classes` classes: those
+// its training state saved; for weights alone, RAF-DB's when there are seven
+// of them (the reference's), otherwise "class 0", "class 1", ...
+std::vector<std::string> class_names_of(const Checkpoint& checkpoint, int num_classes);
+
 // Loads checkpoint weights into `model` strictly, with the same messages.
 void load_checkpoint_weights(Classifier& model, const Checkpoint& checkpoint);
 

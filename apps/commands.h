@@ -11,6 +11,7 @@
 #include <string>
 
 #include "autograd/autocast.h"
+#include "data/dataset.h"
 #include "tensor/device.h"
 
 namespace armnet::apps {
@@ -30,6 +31,16 @@ CLI::Validator unsigned_integer();  // decimal digits only, at most 2^64-1
 CLI::Validator finite_number();     // a finite decimal number
 // --max_image_pixels on the commands that decode images.
 void add_max_image_pixels_option(CLI::App& command, std::int64_t& max_image_pixels);
+// The data set flags of train and test (data/dataset.h, docs/data.md):
+// --data DIR_OR_FILE (--raf_path, its old name), --data_format
+// raf|folder|fer2013|affectnet, --test_split PublicTest|PrivateTest|both,
+// --affectnet_classes 7|8, --limit_train N, --limit_test N.
+void add_data_options(CLI::App& command, std::string& path, std::string& format, std::string& test_split,
+                      int& affectnet_classes, std::int64_t& limit_train, std::int64_t& limit_test);
+// What read_dataset needs of those flags (and the subsets' seed).
+DatasetOptions dataset_options_from_flags(const std::string& format, const std::string& test_split,
+                                          int affectnet_classes, std::int64_t limit_train, std::int64_t limit_test,
+                                          std::uint64_t seed);
 // --device cpu|cuda on the commands that run the model.
 void add_device_option(CLI::App& command, std::string& device);
 // --amp off|O1|O2 and --amp_dtype fp16|bf16 (mixed precision,

@@ -16,7 +16,7 @@
 namespace armnet::apps {
 
 struct Evaluation {
-  ConfusionMatrix confusion{kRafNumClasses};
+  ConfusionMatrix confusion{1};  // evaluate() makes it the model's classes' size
   double mean_loss = 0.0;  // the mean over batches of each batch's mean loss (the reference's number)
   std::int64_t batches = 0;
   bool interrupted = false;  // should_stop() said so before the last batch

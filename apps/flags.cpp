@@ -48,6 +48,41 @@ void add_device_option(CLI::App& command, std::string& device) {
   command.add_option("--device", device, "cpu or cuda (a GPU)")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
 }
 
+void add_data_options(CLI::App& command, std::string& path, std::string& format, std::string& test_split,
+                      int& affectnet_classes, std::int64_t& limit_train, std::int64_t& limit_test) {
+  command.add_option("--data,--raf_path", path,
+                     "The data set: a directory (RAF-DB, class folders, AffectNet) or fer2013.csv")
+      ->capture_default_str();
+  command.add_option("--data_format", format, "raf, folder, fer2013 or affectnet")
+      ->check(CLI::IsMember({"raf", "folder", "fer2013", "affectnet"}))
+      ->capture_default_str();
+  command.add_option("--test_split", test_split, "fer2013: the evaluated split, PublicTest, PrivateTest or both")
+      ->check(CLI::IsMember({"PublicTest", "PrivateTest", "both"}))
+      ->capture_default_str();
+  command.add_option("--affectnet_classes", affectnet_classes, "affectnet: 7 expressions, or 8 with Contempt")
+      ->check(CLI::IsMember({7, 8}))
+      ->capture_default_str();
+  command.add_option("--limit_train", limit_train, "At most N training images: a seeded, class-stratified subset")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  command.add_option("--limit_test", limit_test, "At most N evaluated images, chosen the same way")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+}
+
+DatasetOptions dataset_options_from_flags(const std::string& format, const std::string& test_split,
+                                          int affectnet_classes, std::int64_t limit_train, std::int64_t limit_test,
+                                          std::uint64_t seed) {
+  DatasetOptions options;
+  options.format = parse_data_format(format);
+  options.fer2013_test_split = test_split;
+  options.affectnet_classes = affectnet_classes;
+  options.limit_train = limit_train;
+  options.limit_test = limit_test;
+  options.seed = seed;
+  return options;
+}
+
 void add_amp_options(CLI::App& command, std::string& amp, std::string& amp_dtype) {
   command.add_option("--amp", amp, "Mixed precision: off, O1 (16-bit ops, float32 weights) or O2 (16-bit weights "
                                    "with float32 masters)")

@@ -11,7 +11,7 @@
 #include "apps/evaluation.h"
 #include "autograd/engine.h"
 #include "data/image.h"
-#include "data/raf_db.h"
+#include "data/dataset.h"
 #include "data/transforms.h"
 
 namespace armnet::apps {
@@ -64,8 +64,7 @@ void run_predict(const PredictArguments& arguments) {
   const Device device = device_from_flag(arguments.device);
   std::shared_ptr<Classifier> model = model_from_checkpoint(checkpoint, arguments.image_size);
   model->to(device);
-  check(model->options().num_classes == kRafNumClasses, checkpoint.path, ": the model has ",
-        model->options().num_classes, " classes, not RAF-DB's ", kRafNumClasses);
+  const std::vector<std::string> class_names = class_names_of(checkpoint, model->options().num_classes);
   model->eval();
   autograd::NoGradGuard no_grad;
   const std::unique_ptr<Autocast> autocast = autocast_from_flags(arguments.amp, arguments.amp_dtype);
@@ -88,14 +87,15 @@ void run_predict(const PredictArguments& arguments) {
     const std::vector<double>& p = results[i];
     const int best = static_cast<int>(std::max_element(p.begin(), p.end()) - p.begin());
     if (arguments.json) {
-      nlohmann::ordered_json entry = {{"image", arguments.images[i]}, {"expression", kRafClassNames[best]},
-                              {"label", best}};
-      for (int c = 0; c < kRafNumClasses; ++c) entry["probabilities"][kRafClassNames[c]] = p[c];
+      nlohmann::ordered_json entry = {{"image", arguments.images[i]}, {"expression", class_names[best]},
+                                      {"label", best}};
+      for (std::size_t c = 0; c < class_names.size(); ++c) entry["probabilities"][class_names[c]] = p[c];
       json.push_back(entry);
       continue;
     }
-    std::printf("%s: %s (%.4f)\n", arguments.images[i].c_str(), kRafClassNames[best], p[best]);
-    for (int c = 0; c < kRafNumClasses; ++c) std::printf("  %-10s %.4f\n", kRafClassNames[c], p[c]);
+    std::printf("%s: %s (%.4f)\n", arguments.images[i].c_str(), printable(class_names[best]).c_str(), p[best]);
+    for (std::size_t c = 0; c < class_names.size(); ++c)
+      std::printf("  %-10s %.4f\n", printable(class_names[c]).c_str(), p[c]);
   }
   if (arguments.json) std::printf("%s\n", json.dump(2).c_str());
 }

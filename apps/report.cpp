@@ -171,4 +171,10 @@ std::string ConfusionMatrix::matrix_table(const std::vector<std::string>& names)
   return text;
 }
 
+std::string class_list(const std::vector<std::string>& names) {
+  std::string text;
+  for (const std::string& name : names) text += (text.empty() ? "" : ", ") + name;
+  return printable(text);
+}
+
 }  // namespace armnet::apps

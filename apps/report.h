@@ -55,6 +55,10 @@ class ConfusionMatrix {
   std::vector<std::int64_t> counts_;  // num_classes x num_classes, row-major
 };
 
+// Class names for a message: "Surprise, Fear, Disgust" (quoted with
+// printable(), at most kQuotedBytes of it).
+std::string class_list(const std::vector<std::string>& names);
+
 // One row of metrics.csv and one point of each training curve.
 struct EpochMetrics {
   int epoch = 0;  // 1-based
@@ -64,6 +68,8 @@ struct EpochMetrics {
   // scale at its end (1 without loss scaling).
   std::int64_t skipped_steps = 0;
   double loss_scale = 1.0;
+  double val_mean_class_accuracy = 0;  // the mean recall over classes (ConfusionMatrix::mean_class_accuracy)
+  std::vector<double> val_class_recall{};  // per class, index = label
 };
 
 }  // namespace armnet::apps

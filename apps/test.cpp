@@ -12,7 +12,7 @@
 #include "apps/evaluation.h"
 #include "apps/plots.h"
 #include "data/loader.h"
-#include "data/raf_db.h"
+#include "data/dataset.h"
 
 namespace armnet::apps {
 
@@ -22,7 +22,10 @@ namespace {
 
 struct TestArguments {
   std::string checkpoint;
-  std::string raf_path = "./datasets/raf-basic/";
+  std::string raf_path = "./datasets/raf-basic/";  // --data
+  std::string data_format = "raf", test_split = "PublicTest";
+  int affectnet_classes = 7;
+  std::int64_t limit_train = 0, limit_test = 0;
   int batch_size = 64;
   bool plot_cm = false;
   std::string out;  // default: the checkpoint's directory
@@ -36,14 +39,12 @@ struct TestArguments {
   std::shared_ptr<Autocast> autocast;           // from those two; null for off
 };
 
-std::vector<std::string> short_names() { return {kRafShortNames.begin(), kRafShortNames.end()}; }
-std::vector<std::string> long_names() { return {kRafClassNames.begin(), kRafClassNames.end()}; }
-
 Evaluation evaluate_split(Classifier& model, const std::vector<LabeledImage>& images, int batch_size, bool shuffled,
                           const TestArguments& arguments, const std::string& label) {
   LoaderOptions loading;
   loading.batch_size = batch_size;
   loading.image_size = model.options().image_size;
+  loading.num_classes = model.options().num_classes;
   loading.sampler = shuffled ? Sampler::Shuffle : Sampler::Sequential;
   loading.seed = arguments.seed;
   loading.workers = arguments.workers;
@@ -73,15 +74,24 @@ void run_test(const TestArguments& arguments) {
   const Device device = device_from_flag(arguments.device);
   std::shared_ptr<Classifier> model = model_from_checkpoint(checkpoint, arguments.image_size);
   model->to(device);
-  const RafDataset data = read_raf_db(arguments.raf_path);
-  check(!data.test.empty(), arguments.raf_path, ": the label list has no test images");
+  const Dataset data = read_dataset(
+      arguments.raf_path, dataset_options_from_flags(arguments.data_format, arguments.test_split,
+                                                     arguments.affectnet_classes, 0, arguments.limit_test,
+                                                     arguments.seed));
+  check(!data.test.empty(), arguments.raf_path, ": the data set has no test images");
   const ModelOptions& options = model->options();
+  const std::vector<std::string> model_classes = class_names_of(checkpoint, options.num_classes);
+  check(data.class_names.size() == model_classes.size() &&
+            (!checkpoint.training || data.class_names == model_classes),
+        checkpoint.path, ": the model's classes (", class_list(model_classes), ") are not the data set's (",
+        class_list(data.class_names), ")");
+  const std::vector<std::string> short_names = short_class_names(data.class_names);
   std::printf("model: %s, %dx%d input, from %s (%s)\n", options.architecture.c_str(), options.image_size,
               options.image_size, checkpoint.path.c_str(),
               checkpoint.training ? str_cat("armnet checkpoint after epoch ", checkpoint.training->epoch).c_str()
                                   : "weights only");
-  std::printf("evaluating %zu test images of %s in file order, batch %d%s\n", data.test.size(),
-              arguments.raf_path.c_str(), arguments.batch_size,
+  std::printf("evaluating %zu test images of %s (%s, %d classes) in file order, batch %d%s\n", data.test.size(),
+              arguments.raf_path.c_str(), data_format_name(data.format), data.num_classes(), arguments.batch_size,
               options.architecture == "arm" && !options.batch_independent_eval
                   ? " (the ARM's result depends on the batch: see --batch_sweep)"
                   : "");
@@ -92,8 +102,8 @@ void run_test(const TestArguments& arguments) {
   const ConfusionMatrix& confusion = result.confusion;
   std::printf("Test accuracy: %.4f\n", confusion.accuracy());
   std::printf("Test loss: %.4f\n\n", result.mean_loss);
-  std::printf("%s\n", confusion.per_class_table(long_names()).c_str());
-  std::printf("Confusion matrix (rows: target, columns: prediction):\n%s", confusion.matrix_table(short_names()).c_str());
+  std::printf("%s\n", confusion.per_class_table(data.class_names).c_str());
+  std::printf("Confusion matrix (rows: target, columns: prediction):\n%s", confusion.matrix_table(short_names).c_str());
   if (arguments.plot_cm) {
     const fs::path out = arguments.out.empty() ? fs::path(checkpoint.path).parent_path() : fs::path(arguments.out);
     std::error_code error;
@@ -102,7 +112,7 @@ void run_test(const TestArguments& arguments) {
     const std::string picture = (out / "confusion_matrix.png").string();
     char title[64];
     std::snprintf(title, sizeof title, "Accuracy: %.4f", confusion.accuracy());
-    write_confusion_matrix_png(picture, confusion, short_names(), title);
+    write_confusion_matrix_png(picture, confusion, short_names, title);
     std::printf("\nwrote the confusion matrix picture %s\n", picture.c_str());
   }
   if (arguments.batch_sweep) print_batch_sweep(*model, data.test, arguments);
@@ -116,7 +126,8 @@ void add_test_command(CLI::App& app) {
   command->add_option("-c,--checkpoint", arguments->checkpoint,
                       "armnet checkpoint, run directory (its best), reference .pth or safetensors weights")
       ->required();
-  command->add_option("--raf_path", arguments->raf_path, "RAF-DB root")->capture_default_str();
+  add_data_options(*command, arguments->raf_path, arguments->data_format, arguments->test_split,
+                   arguments->affectnet_classes, arguments->limit_train, arguments->limit_test);
   command->add_option("-b,--batch_size", arguments->batch_size, "Evaluation batch size")
       ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str();

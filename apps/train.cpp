@@ -6,8 +6,12 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <set>
+
+#include <nlohmann/json.hpp>
 
 #include "apps/checkpoint.h"
 #include "apps/commands.h"
@@ -17,7 +21,7 @@
 #include "apps/training.h"
 #include "autograd/functional.h"
 #include "data/loader.h"
-#include "data/raf_db.h"
+#include "data/dataset.h"
 #include "kernels/loss.h"
 #include "kernels/metrics.h"
 #include "layers/optimizer.h"
@@ -100,15 +104,34 @@ void load_pretrained(Classifier& model, const std::string& path) {
   std::printf("loaded %zu ImageNet tensors from %s into the feature stack\n", mapped.size(), path.c_str());
 }
 
-void write_metrics_csv(const std::string& path, const std::vector<EpochMetrics>& history) {
-  // The wall time stays the last column (the one that differs between two runs of the same numbers).
-  std::string text = "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,skipped_steps,loss_scale,seconds\n";
+// metrics.csv: a row per epoch. The per-class recall columns are named
+// after the classes (letters and digits kept, the rest '_'); the wall time
+// stays the last column (the one that differs between two runs of the same
+// numbers).
+void write_metrics_csv(const std::string& path, const std::vector<EpochMetrics>& history,
+                       const std::vector<std::string>& class_names) {
+  std::string text = "epoch,train_loss,train_accuracy,val_loss,val_accuracy,val_mean_class_accuracy";
+  for (const std::string& name : class_names) {
+    std::string column = "val_recall_" + name;
+    for (char& c : column)
+      if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+    text += "," + column;
+  }
+  text += ",lr,skipped_steps,loss_scale,seconds\n";
+  auto number = [](double value) {
+    char field[40];
+    std::snprintf(field, sizeof field, "%.17g", value);
+    return std::string(field);
+  };
   for (const EpochMetrics& m : history) {
-    char line[320];
-    std::snprintf(line, sizeof line, "%d,%.17g,%.17g,%.17g,%.17g,%.9g,%lld,%.17g,%.3f\n", m.epoch, m.train_loss,
-                  m.train_accuracy, m.val_loss, m.val_accuracy, m.lr, static_cast<long long>(m.skipped_steps),
+    text += str_cat(m.epoch, ",", number(m.train_loss), ",", number(m.train_accuracy), ",", number(m.val_loss), ",",
+                    number(m.val_accuracy), ",", number(m.val_mean_class_accuracy));
+    for (std::size_t c = 0; c < class_names.size(); ++c)
+      text += "," + number(c < m.val_class_recall.size() ? m.val_class_recall[c] : 0.0);
+    char tail[160];
+    std::snprintf(tail, sizeof tail, ",%.9g,%lld,%.17g,%.3f\n", m.lr, static_cast<long long>(m.skipped_steps),
                   m.loss_scale, m.seconds);
-    text += line;
+    text += tail;
   }
   write_file_atomically(path, {{text.data(), text.size()}});
 }
@@ -173,43 +196,169 @@ void check_train_options(const TrainOptions& options) {
   check(options.amp_dtype == "fp16" || options.amp_dtype == "bf16", "--amp_dtype \"", printable(options.amp_dtype),
         "\": expected fp16 or bf16");
   check(options.max_image_pixels > 0, "--max_image_pixels ", options.max_image_pixels, " must be positive");
+  parse_data_format(options.data_format);
+  check(options.test_split == "PublicTest" || options.test_split == "PrivateTest" || options.test_split == "both",
+        "--test_split \"", printable(options.test_split), "\": expected PublicTest, PrivateTest or both");
+  check(options.affectnet_classes == 7 || options.affectnet_classes == 8, "--affectnet_classes ",
+        options.affectnet_classes, ": expected 7 or 8");
+  check(options.limit_train >= 0 && options.limit_test >= 0, "--limit_train ", options.limit_train,
+        " and --limit_test ", options.limit_test, " must not be negative");
+  check(options.select_best == "accuracy" || options.select_best == "mean_class_accuracy", "--select_best \"",
+        printable(options.select_best), "\": expected accuracy or mean_class_accuracy");
 }
 
-int run_training(const TrainOptions& given, const std::string& resume_dir, bool epochs_given, bool workers_given) {
-  TrainingState state;
-  Checkpoint start;  // what --resume or -c names
-  if (!resume_dir.empty()) {
-    start = read_checkpoint((fs::path(resume_dir) / "last.safetensors").string());
-    check(start.training.has_value(), start.path, ": not an armnet training checkpoint (no training state); "
-          "start from its weights with -c instead");
-    state = *start.training;
-    if (epochs_given) state.options.epochs = given.epochs;
-    if (workers_given) state.options.workers = given.workers;
-    state.options.out = resume_dir;
-  } else {
-    state.options = given;
+// ---- the run directory and resuming -------------------------------------------------
+
+namespace {
+
+// True when `out` holds a run (a checkpoint or metrics of one).
+bool holds_a_run(const fs::path& out) {
+  std::error_code error;
+  for (const char* name : {"last.safetensors", "best.safetensors", "metrics.csv"})
+    if (fs::exists(out / name, error)) return true;
+  return false;
+}
+
+// Moves the run in `out` aside to OUT.1 (or the first free OUT.N): --force
+// never deletes a run.
+void move_run_aside(const fs::path& out) {
+  std::error_code error;
+  for (int n = 1; n < 10000; ++n) {
+    const fs::path aside = out.string() + "." + std::to_string(n);
+    if (fs::exists(aside, error)) continue;
+    fs::rename(out, aside, error);
+    check(!error, "--force: cannot move ", out.string(), " to ", aside.string(), ": ", error.message());
+    std::printf("--force: moved the run in %s to %s\n", out.string().c_str(), aside.string().c_str());
+    return;
   }
-  state.options.max_image_pixels = given.max_image_pixels;
+  throw Error(str_cat("--force: ", out.string(), ".1 .. .9999 all exist; move some aside first"));
+}
+
+// The flags a resumed run may be given with another value than its own: how
+// long to train, how to load, where the data now is (checked to be the same
+// set), and where to run.
+bool may_change_on_resume(const std::string& field) {
+  static const std::set<std::string> allowed = {"epochs", "workers", "raf_path", "device", "skip_bad", "out"};
+  return allowed.count(field) > 0;
+}
+
+// Refuses a --resume given a flag that changes the training (the learning
+// rate, the batch, the model ...) with another value than the run's own,
+// naming it: a resumed run keeps its settings, which would otherwise be
+// silently ignored.
+void check_resume_flags(const TrainOptions& run, const TrainOptions& given, const std::set<std::string>& given_flags,
+                        const std::string& resume_dir) {
+  const nlohmann::json run_json = to_json(run), given_json = to_json(given);
+  for (const std::string& flag : given_flags) {
+    std::string field = flag.substr(flag.find_first_not_of('-'));
+    if (field == "data") field = "raf_path";
+    if (!given_json.contains(field) || may_change_on_resume(field)) continue;
+    check(given_json[field] == run_json[field], "--resume ", resume_dir, ": ", flag, " ", given_json[field].dump(),
+          " differs from the run's ", run_json[field].dump(), "; a resumed run keeps its settings (start a new run "
+          "from its weights with -c ", resume_dir, " to change them)");
+  }
+}
+
+// A fingerprint of a data set's samples: their count per split and a hash of
+// their names and labels, so that a resumed run can tell that its data is
+// the same (after a move, or a change in place).
+std::string data_fingerprint(const Dataset& data) {
+  std::uint64_t hash = 1469598103934665603ull;  // FNV-1a, 64 bits
+  auto add = [&](const std::string& text) {
+    for (const unsigned char c : text) hash = (hash ^ c) * 1099511628211ull;
+    hash = (hash ^ 0xff) * 1099511628211ull;  // a separator byte no name holds
+  };
+  for (const std::vector<LabeledImage>* split : {&data.train, &data.test})
+    for (const LabeledImage& sample : *split) add(sample.name + "\x1f" + std::to_string(sample.label));
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
+  return str_cat(data.train.size(), " train, ", data.test.size(), " test, names ", hex);
+}
+
+// Where torchvision keeps its downloads: $TORCH_HOME/hub/checkpoints, else
+// $XDG_CACHE_HOME/torch/hub/checkpoints, else ~/.cache/torch/hub/checkpoints.
+fs::path torch_hub_checkpoints() {
+  if (const char* torch_home = std::getenv("TORCH_HOME"); torch_home != nullptr && *torch_home != '\0')
+    return fs::path(torch_home) / "hub" / "checkpoints";
+  if (const char* cache = std::getenv("XDG_CACHE_HOME"); cache != nullptr && *cache != '\0')
+    return fs::path(cache) / "torch" / "hub" / "checkpoints";
+  const char* home = std::getenv("HOME");
+  return fs::path(home != nullptr ? home : "") / ".cache" / "torch" / "hub" / "checkpoints";
+}
+
+// torchvision's ImageNet ResNet-18 in PyTorch's cache, or "" when absent.
+std::string find_torchvision_resnet18() {
+  std::error_code error;
+  for (const char* name : {"resnet18-f37072fd.pth", "resnet18-5c106cde.pth"}) {
+    const fs::path candidate = torch_hub_checkpoints() / name;
+    if (fs::is_regular_file(candidate, error)) return candidate.string();
+  }
+  return "";
+}
+
+// --pretrained auto|none|FILE on a new run without -c: loads the ImageNet
+// weights, or says plainly that training starts from random ones.
+void start_from_imagenet(Classifier& model, const std::string& pretrained) {
+  if (pretrained == "none" || pretrained.empty()) return;
+  std::string path = pretrained;
+  if (pretrained == "auto") {
+    path = find_torchvision_resnet18();
+    if (path.empty()) {
+      std::fprintf(stderr,
+                   "warning: no ImageNet weights (resnet18-f37072fd.pth) in %s: training starts from random weights, "
+                   "and the reference's accuracy needs ImageNet's; put the file there (or give --pretrained FILE), or "
+                   "say --pretrained none\n",
+                   torch_hub_checkpoints().string().c_str());
+      return;
+    }
+  }
+  load_pretrained(model, path);
+}
+
+// The run itself, in its (prepared) output directory.
+int train_in(TrainingState& state, Checkpoint& start, const std::string& resume_dir, Device device) {
   const TrainOptions& options = state.options;
-  check_train_options(options);
-  const Device device = device_from_flag(options.device);
-  // The model first: a bad architecture, size or drop rate is refused before any other work.
-  std::shared_ptr<Classifier> model = make_model(model_options(options));
+  const fs::path out(options.out);
+  const Dataset data = read_dataset(options.raf_path, dataset_options(options));
+  check(!data.train.empty() && !data.test.empty(), options.raf_path, ": needs train and test images (found ",
+        data.train.size(), " and ", data.test.size(), ")");
+  if (resume_dir.empty()) {
+    state.class_names = data.class_names;
+    state.data_fingerprint = data_fingerprint(data);
+  } else {
+    check(data.class_names == state.class_names, options.raf_path, ": its classes (", class_list(data.class_names),
+          ") are not the run's (", class_list(state.class_names), ")");
+    check(state.data_fingerprint.empty() || data_fingerprint(data) == state.data_fingerprint, options.raf_path,
+          ": not the data set the run trained on (", data_fingerprint(data), " against the run's ",
+          state.data_fingerprint, ")");
+  }
+  // The loaders before the model: a batch too large for memory is refused before any weights load.
+  LoaderOptions train_loading;
+  train_loading.batch_size = options.batch_size;
+  train_loading.image_size = options.image_size;
+  train_loading.augment = true;
+  train_loading.sampler = parse_sampler(options.sampler);
+  train_loading.mrr_target = options.mrr_target;
+  train_loading.num_classes = data.num_classes();
+  train_loading.seed = options.seed;
+  train_loading.workers = options.workers;
+  train_loading.skip_bad = options.skip_bad;
+  train_loading.max_image_pixels = options.max_image_pixels;
+  LoaderOptions val_loading = train_loading;
+  val_loading.batch_size = options.val_batch_size;
+  val_loading.augment = false;
+  val_loading.sampler = Sampler::Sequential;
+  Loader train_loader(data.train, train_loading);
+  Loader val_loader(data.test, val_loading);
+
+  std::shared_ptr<Classifier> model = make_model(model_options(options, data.num_classes()));
   model->to(device);  // before anything is loaded: weights and optimizer state go where the parameters are
   Optimizer optimizer(model->named_parameters(), optimizer_options(options));
   const std::unique_ptr<MixedPrecision> amp = mixed_precision_for(options);
   Autocast* const autocast = amp ? &amp->autocast() : nullptr;
-  prepare_output_directory(options.out);
-  const RafDataset data = read_raf_db(options.raf_path);
-  check(!data.train.empty() && !data.test.empty(), options.raf_path, ": needs train and test images (found ",
-        data.train.size(), " and ", data.test.size(), ")");
 
   if (!resume_dir.empty()) {
     load_checkpoint_weights(*model, start);
-    check(!start.optimizer_state.empty() || (state.epoch == 0 && state.batches_done == 0), start.path,
-          ": its training state is at epoch ", state.epoch + 1, ", batch ", state.batches_done,
-          ", but it holds no optimizer tensors (", kOptimizerPrefix, "...), so the run cannot resume exactly; "
-          "start from its weights with -c instead (the optimizer then starts afresh)");
     try {
       optimizer.load_state(start.optimizer_state);
     } catch (const Error& error) {
@@ -225,7 +374,7 @@ int run_training(const TrainOptions& given, const std::string& resume_dir, bool 
     }
   } else {
     if (amp) state.scaler = amp->scaler();
-    if (!options.pretrained.empty()) load_pretrained(*model, options.pretrained);
+    if (options.checkpoint.empty()) start_from_imagenet(*model, options.pretrained);
     if (!options.checkpoint.empty()) {
       start = read_checkpoint(options.checkpoint);
       load_checkpoint_weights(*model, start);
@@ -249,24 +398,6 @@ int run_training(const TrainOptions& given, const std::string& resume_dir, bool 
     }
   }
 
-  LoaderOptions train_loading;
-  train_loading.batch_size = options.batch_size;
-  train_loading.image_size = options.image_size;
-  train_loading.augment = true;
-  train_loading.sampler = parse_sampler(options.sampler);
-  train_loading.mrr_target = options.mrr_target;
-  train_loading.seed = options.seed;
-  train_loading.workers = options.workers;
-  train_loading.skip_bad = options.skip_bad;
-  train_loading.max_image_pixels = options.max_image_pixels;
-  LoaderOptions val_loading = train_loading;
-  val_loading.batch_size = options.val_batch_size;
-  val_loading.augment = false;
-  val_loading.sampler = Sampler::Sequential;
-  Loader train_loader(data.train, train_loading);
-  Loader val_loader(data.test, val_loading);
-
-  const fs::path out(options.out);
   const std::string last_path = (out / "last.safetensors").string();
   const std::string best_path = (out / "best.safetensors").string();
   const std::string metrics_path = (out / "metrics.csv").string();
@@ -276,9 +407,8 @@ int run_training(const TrainOptions& given, const std::string& resume_dir, bool 
         options.raf_path, " now makes ", batches, " batches per epoch: the data set changed since");
 
   StopRequestHandler stop;
-  std::printf("armnet train: %s model, %dx%d input, %zu train / %zu validation images from %s\n",
-              options.model.c_str(), options.image_size, options.image_size, data.train.size(), data.test.size(),
-              options.raf_path.c_str());
+  std::printf("armnet train: %s model, %dx%d input, %d classes\n%s\n", options.model.c_str(), options.image_size,
+              options.image_size, data.num_classes(), data.summary().c_str());
   std::printf("  %s lr %g (x%g per epoch), weight decay %g, batch %d (validation %d), %lld batches per epoch, "
               "sampler %s, seed %llu, %s, %d loader workers\n",
               options.optimizer.c_str(), initial_lr(options), options.lr_gamma, options.weight_decay,
@@ -379,11 +509,13 @@ int run_training(const TrainOptions& given, const std::string& resume_dir, bool 
         static_cast<double>(state.partial_correct) / static_cast<double>(std::max<std::int64_t>(1, state.partial_seen));
     metrics.val_loss = validation.mean_loss;
     metrics.val_accuracy = validation.confusion.accuracy();
+    metrics.val_mean_class_accuracy = validation.confusion.mean_class_accuracy();
+    for (int c = 0; c < data.num_classes(); ++c) metrics.val_class_recall.push_back(validation.confusion.recall(c));
     metrics.lr = lr;
     metrics.seconds = state.partial_seconds + seconds_since(epoch_start);
     metrics.skipped_steps = state.partial_skipped_steps;
     metrics.loss_scale = state.scaler.scale;
-    std::printf("[Epoch %d] Training accuracy: %.4f. Loss: %.3f. LR %.6f\n", metrics.epoch, metrics.train_accuracy,
+    std::printf("[Epoch %d] Training accuracy: %.4f. Loss: %.3f LR: %.6f\n", metrics.epoch, metrics.train_accuracy,
                 metrics.train_loss, metrics.lr);
     std::printf("[Epoch %d] Validation accuracy:%.4f. Loss:%.3f\n", metrics.epoch, metrics.val_accuracy,
                 metrics.val_loss);
@@ -399,26 +531,88 @@ int run_training(const TrainOptions& given, const std::string& resume_dir, bool 
     state.partial_correct = state.partial_seen = 0;
     state.partial_seconds = 0.0;
     state.partial_skipped_steps = 0;
-    write_metrics_csv(metrics_path, state.history);
+    write_metrics_csv(metrics_path, state.history, state.class_names);
     write_training_curves_png(curves_path, state.history);
-    if (metrics.val_accuracy > state.best_accuracy) {
-      state.best_accuracy = metrics.val_accuracy;
+    const double selected =
+        options.select_best == "accuracy" ? metrics.val_accuracy : metrics.val_mean_class_accuracy;
+    if (selected > state.best_accuracy) {
+      state.best_accuracy = selected;
       state.best_epoch = metrics.epoch;
       save(best_path);
-      std::printf("  best so far: saved %s\n", best_path.c_str());
+      std::printf("  best so far (validation %s %.4f): saved %s\n", options.select_best.c_str(), selected,
+                  best_path.c_str());
     }
     save(last_path);
     std::fflush(stdout);
     if (stop.requested()) return interrupted();
   }
-  if (state.best_epoch > 0) {
-    std::printf("done: best validation accuracy %.4f at epoch %d\n", state.best_accuracy, state.best_epoch);
-  } else {
-    std::printf("done: nothing to train (%d epochs)\n", options.epochs);
-  }
+  std::printf("done: best validation %s %.4f at epoch %d\n", options.select_best.c_str(), state.best_accuracy,
+              state.best_epoch);
   std::printf("outputs in %s: last.safetensors, best.safetensors, metrics.csv, curves.png\n", options.out.c_str());
   print_peak_memory(device);
   return 0;
+}
+
+}  // namespace
+
+int run_training(const TrainOptions& given, const std::string& resume_dir, const std::set<std::string>& given_flags) {
+  TrainingState state;
+  Checkpoint start;  // what --resume or -c names
+  if (!resume_dir.empty()) {
+    start = read_checkpoint((fs::path(resume_dir) / "last.safetensors").string());
+    check(start.training.has_value(), start.path, ": not an armnet training checkpoint (no training state); "
+          "start from its weights with -c instead");
+    state = *start.training;
+    check(!start.optimizer_state.empty() || (state.epoch == 0 && state.batches_done == 0), start.path,
+          ": its training state is at epoch ", state.epoch + 1, ", batch ", state.batches_done,
+          ", but it holds no optimizer tensors (", kOptimizerPrefix, "...), so the run cannot resume exactly; "
+          "start from its weights with -c instead (the optimizer then starts afresh)");
+    check_resume_flags(state.options, given, given_flags, resume_dir);
+    for (const std::string& flag : given_flags) {
+      if (flag == "--epochs") state.options.epochs = given.epochs;
+      if (flag == "--workers") state.options.workers = given.workers;
+      if (flag == "--data" || flag == "--raf_path") state.options.raf_path = given.raf_path;
+      if (flag == "--device") state.options.device = given.device;
+      if (flag == "--skip_bad") state.options.skip_bad = given.skip_bad;
+    }
+    state.options.out = resume_dir;
+  } else {
+    state.options = given;
+  }
+  state.options.max_image_pixels = given.max_image_pixels;
+  const TrainOptions& options = state.options;
+  check_train_options(options);
+  const Device device = device_from_flag(options.device);
+  if (options.model == "arm") arm_feature_count(options.image_size);  // a size too small for the ARM, refused now
+  if (state.epoch >= options.epochs) {
+    // Nothing is written; only what dead processes left in the directory goes.
+    std::error_code error;
+    if (fs::is_directory(options.out, error)) remove_stale_temporaries(options.out);
+    if (resume_dir.empty())
+      std::printf("nothing to train: --epochs %d; nothing written\n", options.epochs);
+    else
+      std::printf("nothing to train: %s has done %lld of %d epochs (give --epochs N to train on); nothing written\n",
+                  resume_dir.c_str(), static_cast<long long>(state.epoch), options.epochs);
+    return 0;
+  }
+
+  const fs::path out(options.out);
+  if (resume_dir.empty() && holds_a_run(out)) {
+    check(given.force, "--out ", options.out, " already holds a run (", (out / "last.safetensors").string(),
+          "); continue it with --resume ", options.out, ", or start afresh with --force (which moves it to ",
+          options.out, ".1)");
+    move_run_aside(out);
+  }
+  const bool created = !fs::exists(out);
+  prepare_output_directory(options.out);
+  try {
+    return train_in(state, start, resume_dir, device);
+  } catch (...) {
+    // A run that failed before it wrote anything leaves no directory behind.
+    std::error_code error;
+    if (created && fs::is_empty(out, error)) fs::remove(out, error);
+    throw;
+  }
 }
 
 // ---- the command line -------------------------------------------------------------
@@ -430,8 +624,10 @@ void add_train_command(CLI::App& app) {
   };
   auto arguments = std::make_shared<Arguments>();
   TrainOptions& o = arguments->options;
-  CLI::App* command = app.add_subcommand("train", "Train ResNet-18 + ARM (or the baseline) on a RAF-DB-layout folder");
-  command->add_option("--raf_path", o.raf_path, "RAF-DB root (EmoLabel/ and Image/aligned/)")->capture_default_str();
+  CLI::App* command =
+      app.add_subcommand("train", "Train ResNet-18 + ARM (or the baseline) on RAF-DB, class folders, FER2013 or AffectNet");
+  add_data_options(*command, o.raf_path, o.data_format, o.test_split, o.affectnet_classes, o.limit_train,
+                   o.limit_test);
   command->add_option("--batch_size", o.batch_size, "Training batch size")->capture_default_str();
   command->add_option("--val_batch_size", o.val_batch_size, "Validation batch size")->capture_default_str();
   command->add_option("--optimizer", o.optimizer, "adam or sgd")->capture_default_str();
@@ -447,7 +643,10 @@ void add_train_command(CLI::App& app) {
   command->add_option("--epochs", o.epochs, "Epochs to train (with --resume: the new total)")->capture_default_str();
   command->add_option("-c,--checkpoint", o.checkpoint, "Start from these weights (armnet or reference .pth)");
   command->add_option("--model", o.model, "arm (ResNet-18 + ARM) or resnet18 (baseline)")->capture_default_str();
-  command->add_option("--pretrained", o.pretrained, "torchvision ImageNet ResNet-18 .pth for the feature stack");
+  command->add_option("--pretrained", o.pretrained,
+                      "torchvision's ImageNet ResNet-18 for the feature stack: auto (PyTorch's cache, if there), "
+                      "none, or a .pth file")
+      ->capture_default_str();
   command->add_option("--image_size", o.image_size, "Square input size (ARM: 33 or more)")->capture_default_str();
   command->add_option("--drop_rate", o.drop_rate, "Dropout before fc, in training only")
       ->check(finite_number())
@@ -462,14 +661,21 @@ void add_train_command(CLI::App& app) {
       ->check(unsigned_integer())
       ->capture_default_str();
   command->add_option("--out", o.out, "Directory for checkpoints, metrics.csv and curves.png")->capture_default_str();
+  command->add_flag("--force", o.force, "If --out holds a run, move it aside to OUT.1 (never deleted) and start afresh");
+  command->add_option("--select_best", o.select_best,
+                      "What best.safetensors is best at: accuracy (the reference) or mean_class_accuracy")
+      ->check(CLI::IsMember({"accuracy", "mean_class_accuracy"}))
+      ->capture_default_str();
   add_device_option(*command, o.device);
   add_amp_options(*command, o.amp, o.amp_dtype);
   command->add_option("--resume", arguments->resume, "Continue the run in this directory exactly where it stopped");
   command->add_flag("--skip_bad", o.skip_bad, "Skip undecodable images with a warning instead of stopping");
   add_max_image_pixels_option(*command, o.max_image_pixels);
   command->callback([arguments, command] {
-    const int status = run_training(arguments->options, arguments->resume, command->count("--epochs") > 0,
-                                    command->count("--workers") > 0);
+    std::set<std::string> given_flags;  // what the command line set, by the flag's long name
+    for (const CLI::Option* option : command->get_options())
+      if (option->count() > 0) given_flags.insert(option->get_name());
+    const int status = run_training(arguments->options, arguments->resume, given_flags);
     if (status != 0) throw CLI::RuntimeError(status);
   });
 }

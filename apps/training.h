@@ -9,12 +9,15 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "apps/report.h"
+#include "data/dataset.h"
+#include "data/raf_db.h"
 #include "layers/mixed_precision.h"
 #include "layers/resnet_arm.h"
 #include "tensor/limits.h"
@@ -24,7 +27,11 @@ namespace armnet::apps {
 // Every setting of a run (the flags of `armnet train`); stored in each
 // checkpoint, so that --resume continues with the same ones.
 struct TrainOptions {
-  std::string raf_path = "./datasets/raf-basic/";
+  std::string raf_path = "./datasets/raf-basic/";  // the data set (--data, or its old name --raf_path)
+  std::string data_format = "raf";                 // raf, folder, fer2013 or affectnet (data/dataset.h)
+  std::string test_split = "PublicTest";           // fer2013's evaluated split: PublicTest, PrivateTest or both
+  int affectnet_classes = 7;                       // 7, or 8 with Contempt
+  std::int64_t limit_train = 0, limit_test = 0;    // a seeded, class-stratified subset (0: all)
   int batch_size = 256;
   int val_batch_size = 64;
   std::string optimizer = "adam";  // "adam" or "sgd"
@@ -36,7 +43,9 @@ struct TrainOptions {
   int epochs = 70;
   std::string checkpoint;  // -c: start from these weights (and optimizer state, if it holds one)
   std::string model = "arm";  // "arm" or "resnet18"
-  std::string pretrained;     // torchvision ImageNet ResNet-18 .pth for the feature stack
+  // torchvision's ImageNet ResNet-18 for the feature stack: "auto" (the file
+  // where PyTorch keeps it, if there), "none", or a path.
+  std::string pretrained = "auto";
   int image_size = 224;
   double drop_rate = 0.0;
   bool batch_independent_eval = false;
@@ -48,9 +57,11 @@ struct TrainOptions {
   bool skip_bad = false;
   std::string amp = "off";         // mixed precision: "off", "O1" or "O2" (docs/mixed-precision.md)
   std::string amp_dtype = "fp16";  // its 16-bit type: "fp16" or "bf16"
+  std::string select_best = "accuracy";  // best.safetensors by "accuracy" or "mean_class_accuracy"
   // Settings of this process only, not saved in checkpoints (a resumed run
   // takes them from its own command line):
   std::int64_t max_image_pixels = limits::kDefaultImagePixels;
+  bool force = false;  // an --out that holds a run is moved aside (OUT.1, ...), not refused
 };
 
 // Refuses options out of their range (sizes, counts, rates, names), naming
@@ -61,12 +72,19 @@ nlohmann::json to_json(const TrainOptions& options);
 // Throws naming a missing field, one of the wrong type (integers must be
 // integers that fit, numbers finite) or out of range (check_train_options).
 TrainOptions train_options_from_json(const nlohmann::json& json);
-ModelOptions model_options(const TrainOptions& options);
+// The model the options describe, for a data set of `num_classes` classes.
+ModelOptions model_options(const TrainOptions& options, int num_classes);
+// What read_dataset needs of the options (data/dataset.h).
+DatasetOptions dataset_options(const TrainOptions& options);
 
 // Where a run stands: everything beyond weights and optimizer buffers that a
 // checkpoint holds so that a resumed run continues exactly.
 struct TrainingState {
   TrainOptions options;
+  // The data set's classes, index = label (RAF-DB's in checkpoints from
+  // before other data sets).
+  std::vector<std::string> class_names{kRafClassNames.begin(), kRafClassNames.end()};
+  std::string data_fingerprint;          // its samples' counts and names' hash: a resume checks the same data
   std::int64_t epoch = 0;          // 0-based epoch in progress (== epochs when the run is complete)
   std::int64_t batches_done = 0;   // of that epoch (non-zero only after an interrupt)
   double partial_loss_sum = 0.0;   // sum of the batch losses so far in that epoch
@@ -89,6 +107,8 @@ TrainingState training_state_from_json(const nlohmann::json& json);
 
 // Runs (or with `resume`, continues) training; returns the process exit
 // status: 0 when done, 130 when interrupted by Ctrl-C (after saving last).
-int run_training(const TrainOptions& options, const std::string& resume_dir, bool epochs_given, bool workers_given);
+// `given_flags`: the flags the command line set ("--lr", ...): with --resume,
+// one that changes the training refuses to run.
+int run_training(const TrainOptions& options, const std::string& resume_dir, const std::set<std::string>& given_flags);
 
 }  // namespace armnet::apps

@@ -174,7 +174,7 @@ int main(int argc, char** argv) {
                   temporary.c_str(), seconds_since(start));
       data_dir = temporary.string();
     }
-    const RafDataset dataset = read_raf_db(data_dir);
+    const Dataset dataset = read_raf_db(data_dir);
     const std::vector<LabeledImage>& samples = dataset.train.empty() ? dataset.test : dataset.train;
     std::printf("%zu images, batch %d, output %dx%d, training pipeline (augment + erase), %u hardware threads\n\n",
                 samples.size(), batch_size, image_size, image_size, std::thread::hardware_concurrency());

@@ -20,9 +20,20 @@
 
 namespace armnet {
 
-Image::Image(int width, int height) : width(width), height(height) {
+Image::Image(int width, int height, int channels) : width(width), height(height), channels(channels) {
   check(width >= 0 && height >= 0, "Image: negative size ", width, "x", height);
-  pixels.assign(static_cast<std::size_t>(width) * height * 3, 0);
+  check(channels == 1 || channels == 3, "Image: ", channels, " channels (1 or 3)");
+  pixels.assign(static_cast<std::size_t>(width) * height * channels, 0);
+}
+
+Image to_rgb(Image image) {
+  if (image.channels == 3) return image;
+  check(image.channels == 1, "to_rgb: an image of ", image.channels, " channels");
+  Image rgb(image.width, image.height);
+  for (std::size_t i = 0; i < image.pixels.size(); ++i) {
+    std::fill_n(rgb.pixels.begin() + static_cast<std::ptrdiff_t>(3 * i), 3, image.pixels[i]);
+  }
+  return rgb;
 }
 
 // ---- decoding ------------------------------------------------------------
@@ -35,6 +46,7 @@ bool starts_with(const std::uint8_t* bytes, std::size_t size, const std::uint8_t
 
 const std::uint8_t kJpegSignature[] = {0xFF, 0xD8, 0xFF};
 const std::uint8_t kPngSignature[] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+const std::uint8_t kBmpSignature[] = {'B', 'M'};
 
 // stb_image decodes some truncated JPEGs without complaint (missing data reads
 // as zeros), so completeness is checked first: walk the marker segments to the
@@ -205,6 +217,90 @@ void check_png_data_size(const std::uint8_t* bytes, std::size_t size, const std:
   inflateEnd(&stream);
 }
 
+std::uint32_t little_endian_u32(const std::uint8_t* bytes) {
+  return (std::uint32_t{bytes[3]} << 24) | (std::uint32_t{bytes[2]} << 16) | (std::uint32_t{bytes[1]} << 8) | bytes[0];
+}
+
+std::uint16_t little_endian_u16(const std::uint8_t* bytes) {
+  return static_cast<std::uint16_t>((bytes[1] << 8) | bytes[0]);
+}
+
+// A BMP is a 14-byte file header (the offset of the pixel rows at byte 10),
+// an info header (its size first: 12 bytes in OS/2's, 16-bit dimensions;
+// 40, 56, 108 or 124 in Windows', 32-bit dimensions, a negative height for
+// rows stored top-down), a palette for 1, 4 and 8 bits a pixel, then the
+// rows, each padded to 4 bytes. stb_image reads past the end of the file as
+// zeros, takes the absolute value of the height (undefined for INT_MIN), and
+// looks up a palette entry the file does not have in memory it never set.
+// So everything it would read is checked first: check_bmp_header the
+// dimensions, the bits per pixel and compression it decodes, that every row
+// lies inside the file and that there is a palette (counted as stb_image
+// counts it); check_bmp_palette_entries, once the pixel limit passed, that
+// every pixel's entry exists.
+struct BmpLayout {
+  int width = 0, height = 0;  // height positive
+  int bits = 0;               // per pixel
+  std::size_t data_offset = 0, row_bytes = 0;
+  std::int64_t palette_entries = 0;  // for 1, 4 and 8 bits
+};
+
+BmpLayout check_bmp_header(const std::uint8_t* bytes, std::size_t size, const std::string& name) {
+  check(size >= 18, name, ": truncated BMP (ends inside its header)");
+  const std::uint32_t data_offset = little_endian_u32(bytes + 10);
+  const std::uint32_t header_size = little_endian_u32(bytes + 14);
+  check(header_size == 12 || header_size == 40 || header_size == 56 || header_size == 108 || header_size == 124,
+        name, ": unsupported BMP (an info header of ", header_size, " bytes)");
+  check(size >= 14 + header_size, name, ": truncated BMP (ends inside its header)");
+  const bool os2 = header_size == 12;
+  const std::int64_t width =
+      os2 ? little_endian_u16(bytes + 18) : static_cast<std::int32_t>(little_endian_u32(bytes + 18));
+  const std::int64_t signed_height =
+      os2 ? little_endian_u16(bytes + 20) : static_cast<std::int32_t>(little_endian_u32(bytes + 22));
+  const std::int64_t height = signed_height < 0 ? -signed_height : signed_height;
+  check(width > 0 && height > 0 && width <= limits::kImageSide && height <= limits::kImageSide, name,
+        ": corrupt image (absurd dimensions ", width, "x", signed_height, ", the limit is ", limits::kImageSide,
+        " a side)");
+  BmpLayout layout;
+  layout.width = static_cast<int>(width);
+  layout.height = static_cast<int>(height);
+  layout.bits = little_endian_u16(bytes + (os2 ? 24 : 28));
+  check(layout.bits == 1 || layout.bits == 4 || layout.bits == 8 || layout.bits == 16 || layout.bits == 24 ||
+            layout.bits == 32,
+        name, ": corrupt BMP (", layout.bits, " bits per pixel)");
+  if (!os2) {
+    const std::uint32_t compression = little_endian_u32(bytes + 30);
+    check(compression == 0 || (compression == 3 && (layout.bits == 16 || layout.bits == 32)), name,
+          ": unsupported BMP (compression ", compression, "; only uncompressed and bit-field BMPs are read)");
+  }
+  layout.data_offset = data_offset;
+  layout.row_bytes = (static_cast<std::size_t>(width) * layout.bits + 31) / 32 * 4;
+  const std::size_t needed = layout.row_bytes * static_cast<std::size_t>(height);  // at most 2^30
+  check(data_offset <= size && needed <= size - data_offset, name, ": truncated BMP (its ", height, " rows of ",
+        layout.row_bytes, " bytes start at byte ", data_offset, "; the file ends at byte ", size, ")");
+  if (layout.bits <= 8) {
+    // stb_image's palette size: what lies between the headers and the rows.
+    layout.palette_entries = os2 ? (static_cast<std::int64_t>(data_offset) - 14 - 24) / 3
+                                 : (static_cast<std::int64_t>(data_offset) - 14 - header_size) / 4;
+    check(layout.palette_entries > 0 && layout.palette_entries <= 256, name, ": corrupt BMP (room for ",
+          layout.palette_entries, " palette entries before its pixel rows at byte ", data_offset, ")");
+  }
+  return layout;
+}
+
+void check_bmp_palette_entries(const std::uint8_t* bytes, const BmpLayout& layout, const std::string& name) {
+  if (layout.bits > 8) return;
+  for (int y = 0; y < layout.height; ++y) {
+    const std::uint8_t* row = bytes + layout.data_offset + static_cast<std::size_t>(y) * layout.row_bytes;
+    for (int x = 0; x < layout.width; ++x) {
+      const int entry = layout.bits == 8   ? row[x]
+                        : layout.bits == 4 ? (row[x / 2] >> (x % 2 == 0 ? 4 : 0)) & 15
+                                           : (row[x / 8] >> (7 - x % 8)) & 1;
+      check(entry < layout.palette_entries, name, ": corrupt BMP (pixel ", x, " of row ", y, " uses palette entry ",
+            entry, " of ", layout.palette_entries, ")");
+    }
+  }
+}
+
 }  // namespace
 
 Image decode_image_bytes(const std::uint8_t* bytes, std::size_t size, const std::string& name,
@@ -216,12 +312,18 @@ Image decode_image_bytes(const std::uint8_t* bytes, std::size_t size, const std:
     check_jpeg_huffman_tables(bytes, size, name);
   } else if (starts_with(bytes, size, kPngSignature, sizeof(kPngSignature))) {
     check_png_complete(bytes, size, name);
-  } else {
-    throw Error(str_cat(name, ": not a JPEG or PNG image"));
+  } else if (!starts_with(bytes, size, kBmpSignature, sizeof(kBmpSignature))) {
+    throw Error(str_cat(name, ": not a JPEG, PNG or BMP image"));
   }
+  const bool bmp = bytes[0] == kBmpSignature[0];
   const int length = static_cast<int>(size);
   int width = 0, height = 0, channels = 0;
-  if (!stbi_info_from_memory(bytes, length, &width, &height, &channels)) {
+  BmpLayout bmp_layout;
+  if (bmp) {  // (stb_image's info would give top-down rows a negative height)
+    bmp_layout = check_bmp_header(bytes, size, name);
+    width = bmp_layout.width;
+    height = bmp_layout.height;
+  } else if (!stbi_info_from_memory(bytes, length, &width, &height, &channels)) {
     throw Error(str_cat(name, ": corrupt image (", printable(stbi_failure_reason()), ")"));
   }
   check(width > 0 && height > 0 && width <= limits::kImageSide && height <= limits::kImageSide, name,
@@ -230,6 +332,7 @@ Image decode_image_bytes(const std::uint8_t* bytes, std::size_t size, const std:
   check(pixels <= max_pixels, name, ": ", width, "x", height, " is ", pixels, " pixels, more than the limit of ",
         max_pixels, " (--max_image_pixels raises it)");
   if (bytes[0] == kPngSignature[0]) check_png_data_size(bytes, size, name);
+  if (bmp) check_bmp_palette_entries(bytes, bmp_layout, name);
   // Three channels requested: stb_image turns gray into RGB and drops alpha.
   std::uint8_t* decoded = stbi_load_from_memory(bytes, length, &width, &height, &channels, 3);
   if (decoded == nullptr) throw Error(str_cat(name, ": corrupt image (", printable(stbi_failure_reason()), ")"));
@@ -271,6 +374,7 @@ void append_bytes(void* context, void* data, int size) {
 void check_writable(const Image& image, const std::string& path) {
   check(image.width > 0 && image.height > 0, "cannot write ", path, ": empty image ", image.width, "x",
         image.height);
+  check(image.channels == 3, "cannot write ", path, ": an image of ", image.channels, " channels, not RGB");
   check(image.pixels.size() == static_cast<std::size_t>(image.width) * image.height * 3, "cannot write ", path,
         ": ", image.pixels.size(), " bytes do not make an RGB image of ", image.width, "x", image.height);
 }
@@ -393,6 +497,7 @@ void resample_row(const std::uint8_t* in_row, const BilinearResizer::Axis& axis,
 
 void BilinearResizer::begin(const Image& image, int width, int height) {
   check(image.width > 0 && image.height > 0, "resize_bilinear: empty input image");
+  check(image.channels == 3, "resize_bilinear: an image of ", image.channels, " channels, not RGB");
   check(width > 0 && height > 0 && width <= limits::kImageSide && height <= limits::kImageSide,
         "resize_bilinear: bad output size ", width, "x", height);
   if (horizontal_.in_size != image.width || horizontal_.out_size != width) {

@@ -1,12 +1,18 @@
-// Images in memory (RGB, 8 bits, HWC), their decoding and encoding, and the
-// bilinear resize of the data pipeline.
+// Images in memory (8 bits, HWC: RGB, or gray for the in-memory pixels of a
+// data set sample), their decoding and encoding, and the bilinear resize of
+// the data pipeline.
 //
-// Decoding is stb_image (JPEG and PNG only); every failure throws
-// armnet::Error naming the file: a zero-byte file, a file that is not a JPEG
-// or PNG, a corrupt or truncated one, absurd dimensions, more pixels than the
-// limit (read from the header, before anything is decoded), a PNG whose image
-// data inflates to more than its dimensions need. Grayscale, gray+alpha and
-// RGBA images become RGB (alpha is dropped, as PIL's convert("RGB")).
+// Decoding is stb_image, JPEG, PNG and BMP only (BMP: uncompressed or
+// bitfields, 1, 4, 8, 16, 24 or 32 bits a pixel); every failure throws
+// armnet::Error naming the file: a zero-byte file, a file that is none of
+// the three, a corrupt or truncated one (armnet checks what stb_image would
+// read as zeros: a JPEG without its end marker, a PNG without IEND or with a
+// chunk that runs past the end, a BMP whose pixel rows run past the end or
+// whose pixels use a palette entry it does not have), absurd dimensions,
+// more pixels than the limit (read from the header, before anything is
+// decoded), a PNG whose image data inflates to more than its dimensions
+// need. Grayscale, gray+alpha, palette and RGBA images become RGB (alpha is
+// dropped, as PIL's convert("RGB")).
 //
 // resize_bilinear() is PIL's Image.resize(size, BILINEAR) on an RGB image,
 // bit for bit: a separable triangle filter with half-pixel centres whose
@@ -29,19 +35,27 @@ namespace armnet {
 struct Image {
   int width = 0;
   int height = 0;
-  std::vector<std::uint8_t> pixels;  // height * width * 3 bytes, row-major RGB
+  std::vector<std::uint8_t> pixels;  // height * width * channels bytes, row-major
+  // 3: RGB, what decoding makes and everything else (transforms, resize,
+  // encoders) takes. 1: gray, only for the pixels a data set keeps in memory
+  // (FER2013's, data/dataset.h), which load_sample() makes RGB.
+  int channels = 3;
 
   Image() = default;
-  Image(int width, int height);  // zero-filled
-  std::uint8_t* row(int y) { return pixels.data() + static_cast<std::size_t>(y) * width * 3; }
-  const std::uint8_t* row(int y) const { return pixels.data() + static_cast<std::size_t>(y) * width * 3; }
+  Image(int width, int height, int channels = 3);  // zero-filled
+  std::uint8_t* row(int y) { return pixels.data() + static_cast<std::size_t>(y) * width * channels; }
+  const std::uint8_t* row(int y) const { return pixels.data() + static_cast<std::size_t>(y) * width * channels; }
 };
 
-// Reads and decodes a JPEG or PNG file to RGB. Images of more than
+// The same pixels as RGB: a gray image's value in R, G and B (PIL's
+// convert("RGB")); an RGB image is returned as it is.
+Image to_rgb(Image image);
+
+// Reads and decodes a JPEG, PNG or BMP file to RGB. Images of more than
 // `max_pixels` (width x height) are refused before decoding.
 Image decode_image(const std::string& path, std::int64_t max_pixels = limits::kDefaultImagePixels);
-// Decodes the encoded bytes of a JPEG or PNG; `name` is the file named in
-// errors.
+// Decodes the encoded bytes of a JPEG, PNG or BMP; `name` is the file named
+// in errors.
 Image decode_image_bytes(const std::uint8_t* bytes, std::size_t size, const std::string& name,
                          std::int64_t max_pixels = limits::kDefaultImagePixels);
 

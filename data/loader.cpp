@@ -11,6 +11,7 @@
 #include <numeric>
 #include <system_error>
 
+#include "data/dataset.h"
 #include "data/image.h"
 #include "data/transforms.h"
 
@@ -150,7 +151,7 @@ Loader::Loader(std::vector<LabeledImage> samples, LoaderOptions options)
   check_batch_memory(options_);
   for (const LabeledImage& sample : samples_) {
     check(sample.label >= 0 && sample.label < options_.num_classes, "Loader: label ", sample.label, " of ",
-          sample.name, " is outside 0..", options_.num_classes - 1);
+          printable(sample.name), " is outside 0..", options_.num_classes - 1);
     labels_.push_back(sample.label);
   }
   epoch_length_ = static_cast<std::int64_t>(samples_.size());
@@ -322,12 +323,12 @@ void Loader::work() {
   }
 }
 
-// Decodes and transforms the sample at `position` into its row of the batch.
+// Loads and transforms the sample at `position` into its row of the batch.
 void Loader::run_sample(Epoch& epoch, PendingBatch& pending, std::int64_t position, BilinearResizer& resizer) {
   const std::int64_t row = position - pending.first_position;
   const LabeledImage& sample = samples_[epoch.order[position]];
   const std::int64_t row_floats = 3 * static_cast<std::int64_t>(options_.image_size) * options_.image_size;
-  Image image = decode_image(sample.path, options_.max_image_pixels);
+  Image image = load_sample(sample, options_.max_image_pixels);
   Generator generator(sample_seed(options_.seed, epoch.number, position));
   transform_sample(image, options_.image_size, options_.augment, generator, resizer,
                    pending.images.data<float>() + row * row_floats);

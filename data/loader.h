@@ -19,9 +19,13 @@
 // Memory: at most `prefetch_batches` batches are being filled or waiting, so
 // a slow consumer stalls the workers instead of growing a queue.
 //
-// Errors: a sample that cannot be decoded throws armnet::Error naming the
-// file, from next(), when the consumer reaches its batch; the epoch is then
-// over (workers stop) and the next start_epoch() begins afresh. With
+// Samples: each goes through load_sample() (data/dataset.h): decoded from
+// its file or taken from memory, cropped to its face box, RGB.
+//
+// Errors: a sample that cannot be loaded throws armnet::Error naming the
+// file (or the sample), from next(), when the consumer reaches its batch;
+// the epoch is then over (workers stop) and the next start_epoch() begins
+// afresh. With
 // `skip_bad`, such a sample is dropped from its batch (the batch gets
 // smaller; one left empty is skipped), a warning goes to stderr, and
 // skipped_in_epoch() counts it. Other failures (out of memory) always throw.
@@ -35,6 +39,7 @@
 #include <thread>
 #include <vector>
 
+#include "data/dataset.h"
 #include "data/image.h"
 #include "data/raf_db.h"
 #include "tensor/random.h"
@@ -58,7 +63,7 @@ struct LoaderOptions {
   bool augment = false;  // the training augmentation of data/transforms.h
   Sampler sampler = Sampler::Shuffle;
   std::int64_t mrr_target = 0;  // MRR's per-class target; 0: the largest class
-  int num_classes = kRafNumClasses;
+  int num_classes = kRafNumClasses;  // the data set's (Dataset::num_classes()): labels, MRR's classes
   std::uint64_t seed = 0;
   int workers = 0;           // 0: std::thread::hardware_concurrency(); at most limits::kWorkers
   int prefetch_batches = 4;  // batches filled ahead (every worker helps fill the nearest one)

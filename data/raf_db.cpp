@@ -5,11 +5,11 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iomanip>
 #include <sstream>
 #include <string_view>
 #include <unordered_map>
 
+#include "data/text_file.h"
 #include "tensor/error.h"
 
 namespace armnet {
@@ -53,24 +53,18 @@ int first_control_byte(std::string_view name) {
   return -1;
 }
 
-}  // namespace
-
-std::vector<RafLabelEntry> parse_raf_label_list(const std::string& text, const std::string& file_name) {
+// The label list read from `in` a line at a time (see parse_raf_label_list).
+std::vector<RafLabelEntry> parse_raf_label_lines(std::istream& in, const std::string& file_name) {
   std::vector<RafLabelEntry> entries;
+  std::int64_t per_split[2] = {0, 0};
   // Two names that differ only in their extension are the same image
   // (raf_image_path keeps the stem): keyed by the stem.
   std::unordered_map<std::string, std::pair<std::string, int>> first_of_image;  // stem -> (name, line)
-  std::size_t begin = 0;
-  int line_number = 0;
-  while (begin < text.size()) {
-    std::size_t end = text.find('\n', begin);
-    if (end == std::string::npos) end = text.size();
-    const std::string_view line(text.data() + begin, end - begin);
-    begin = end + 1;
-    ++line_number;
-    const std::string where = str_cat(file_name, ":", line_number, ": ");
-    check(line.size() <= limits::kLabelLineBytes, where, "a line of ", line.size(), " bytes, more than the limit of ",
-          limits::kLabelLineBytes, " (\"", printable(line), "\"): not a label list?");
+  LineReader lines(in, file_name, limits::kLabelLineBytes, "not a label list?");
+  std::string_view line;
+  while (lines.next(line)) {
+    const int line_number = lines.line_number();
+    const std::string where = lines.where();
     const std::vector<std::string_view> fields = fields_of(line);
     if (fields.empty()) continue;
     check(fields.size() == 2, where, "malformed line \"", printable(line), "\" (expected \"<name>.jpg <label 1..7>\")");
@@ -98,6 +92,8 @@ std::vector<RafLabelEntry> parse_raf_label_list(const std::string& text, const s
       throw Error(str_cat(where, "unknown split of ", printable(entry.name),
                           " (the name must start with train_ or test_)"));
     }
+    check(++per_split[static_cast<int>(entry.split)] <= limits::kSplitSamples, where, "more than ",
+          limits::kSplitSamples, " ", split_name(entry.split), " images listed, the limit of a split");
     const std::string stem = std::filesystem::path(entry.name).stem().string();
     const auto [previous, inserted] = first_of_image.try_emplace(stem, entry.name, line_number);
     if (!inserted) {
@@ -113,49 +109,35 @@ std::vector<RafLabelEntry> parse_raf_label_list(const std::string& text, const s
   return entries;
 }
 
-RafDataset read_raf_db(const std::string& root) {
+}  // namespace
+
+std::vector<RafLabelEntry> parse_raf_label_list(const std::string& text, const std::string& file_name) {
+  std::istringstream in(text);
+  return parse_raf_label_lines(in, file_name);
+}
+
+Dataset read_raf_db(const std::string& root) {
   const std::string list_path = raf_label_list_path(root);
   std::ifstream file(list_path, std::ios::binary);
   if (!file) {
     throw Error(str_cat("RAF-DB label list ", list_path, " cannot be opened: ", std::strerror(errno),
                         " (expected the layout ROOT/EmoLabel/list_patition_label.txt)"));
   }
-  std::ostringstream text;
-  text << file.rdbuf();
-  RafDataset dataset;
-  dataset.root = root;
-  for (const RafLabelEntry& entry : parse_raf_label_list(text.str(), list_path)) {
-    LabeledImage image{entry.name, raf_image_path(root, entry.name), entry.label};
+  Dataset dataset;
+  dataset.format = DataFormat::Raf;
+  dataset.source = root;
+  dataset.class_names.assign(kRafClassNames.begin(), kRafClassNames.end());
+  for (const RafLabelEntry& entry : parse_raf_label_lines(file, list_path)) {
+    LabeledImage image;
+    image.name = entry.name;
+    image.path = raf_image_path(root, entry.name);
+    image.label = entry.label;
     std::error_code error;
     check(std::filesystem::is_regular_file(image.path, error), list_path, ":", entry.line, ": image ", image.path,
           " of ", entry.name, " does not exist");
     (entry.split == Split::Train ? dataset.train : dataset.test).push_back(std::move(image));
   }
   return dataset;
-}
-
-std::array<std::int64_t, kRafNumClasses> count_per_class(const std::vector<LabeledImage>& images) {
-  std::array<std::int64_t, kRafNumClasses> counts{};
-  for (const LabeledImage& image : images) {
-    check(image.label >= 0 && image.label < kRafNumClasses, "count_per_class: label ", image.label, " of ",
-          image.name, " is outside 0..", kRafNumClasses - 1);
-    ++counts[image.label];
-  }
-  return counts;
-}
-
-std::string RafDataset::summary() const {
-  const auto train_counts = count_per_class(train);
-  const auto test_counts = count_per_class(test);
-  std::ostringstream out;
-  out << "RAF-DB at " << root << ": " << train.size() << " train, " << test.size() << " test images\n";
-  out << std::left << std::setw(14) << "class" << std::right << std::setw(8) << "train" << std::setw(8) << "test"
-      << "\n";
-  for (int c = 0; c < kRafNumClasses; ++c) {
-    out << std::left << std::setw(14) << str_cat(kRafShortNames[c], " ", kRafClassNames[c]) << std::right
-        << std::setw(8) << train_counts[c] << std::setw(8) << test_counts[c] << "\n";
-  }
-  return out.str();
 }
 
 }  // namespace armnet

@@ -11,12 +11,17 @@
 // test_1_aligned.jpg), a listed image that does not exist. Errors quote at
 // most limits::kQuotedBytes of a line, control bytes escaped. Blank lines and
 // Windows line ends are accepted.
+//
+// The other formats (class folders, FER2013, AffectNet) and what every format
+// returns, Dataset, are data/dataset.h.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "data/dataset.h"
 
 namespace armnet {
 
@@ -29,14 +34,6 @@ constexpr std::array<const char*, kRafNumClasses> kRafShortNames = {"SU", "FE", 
 enum class Split { Train, Test };
 const char* split_name(Split split);  // "train" or "test"
 
-// One image of a data set: its name in the list ("train_00001.jpg"), the
-// path of its file, and its label 0..6.
-struct LabeledImage {
-  std::string name;
-  std::string path;
-  int label = 0;
-};
-
 // One line of the label list.
 struct RafLabelEntry {
   std::string name;
@@ -46,28 +43,18 @@ struct RafLabelEntry {
 };
 
 // Parses the text of a label list; `file_name` is named in errors. Checks
-// the syntax, the labels, the prefixes and duplicates (not the images).
+// the syntax, the labels, the prefixes and duplicates (not the images), and
+// at most limits::kSplitSamples images per split.
 std::vector<RafLabelEntry> parse_raf_label_list(const std::string& text, const std::string& file_name);
 
-struct RafDataset {
-  std::string root;
-  std::vector<LabeledImage> train;
-  std::vector<LabeledImage> test;
-
-  const std::vector<LabeledImage>& split(Split which) const { return which == Split::Train ? train : test; }
-  // Images per class per split, one line per class:
-  //   "RAF-DB at ROOT: 12271 train, 3068 test images" then a table.
-  std::string summary() const;
-};
-
-// Reads ROOT's label list and checks that every listed image exists.
-RafDataset read_raf_db(const std::string& root);
+// Reads ROOT's label list and checks that every listed image exists: a
+// Dataset of format Raf, RAF-DB's seven classes (kRafClassNames), the listed
+// names (name "train_00001.jpg", path .../Image/aligned/train_00001_aligned.jpg)
+// in the list's order.
+Dataset read_raf_db(const std::string& root);
 
 // The paths of the layout under `root`.
 std::string raf_label_list_path(const std::string& root);
 std::string raf_image_path(const std::string& root, const std::string& name);  // "train_00001.jpg" -> .../train_00001_aligned.jpg
-
-// Images per class, index = label.
-std::array<std::int64_t, kRafNumClasses> count_per_class(const std::vector<LabeledImage>& images);
 
 }  // namespace armnet

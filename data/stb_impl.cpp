@@ -2,8 +2,10 @@
 // implementations (Debian's libstb-dev headers). Everyone else includes the
 // headers for their declarations only.
 //
-// Decoding is limited to JPEG and PNG, the formats of the data sets: fewer
-// decoders, less code exposed to corrupt files.
+// Decoding is limited to JPEG, PNG and BMP, the formats of the data sets
+// (BMP for the class-folder exports of some, data/dataset.h): fewer
+// decoders, less code exposed to corrupt files. data/image.cpp checks what
+// each decoder would otherwise read wrongly before calling it.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #pragma GCC diagnostic ignored "-Wunused-parameter"
@@ -13,6 +15,7 @@
 
 #define STBI_ONLY_JPEG
 #define STBI_ONLY_PNG
+#define STBI_ONLY_BMP
 #define STB_IMAGE_IMPLEMENTATION
 #include <stb/stb_image.h>
 

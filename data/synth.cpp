@@ -1019,34 +1019,11 @@ SynthBalance parse_synth_balance(const std::string& name) {
 
 SynthClassCounts scale_class_counts(std::int64_t total, const SynthClassCounts& reference) {
   check(total >= 0, "scale_class_counts: total ", total, " is negative");
-  std::int64_t reference_total = 0;
-  for (std::int64_t count : reference) reference_total += count;
-  check(reference_total > 0, "scale_class_counts: the reference counts are all zero");
-  // Largest remainder: floors first, then one more to the classes with the
-  // largest fractional parts (the lower class first on ties).
-  SynthClassCounts counts{};
-  std::array<std::int64_t, kRafNumClasses> remainders{};
-  std::int64_t assigned = 0;
-  for (int c = 0; c < kRafNumClasses; ++c) {
-    counts[c] = total * reference[c] / reference_total;
-    remainders[c] = total * reference[c] % reference_total;
-    assigned += counts[c];
-  }
-  std::array<int, kRafNumClasses> order{};
-  for (int c = 0; c < kRafNumClasses; ++c) order[c] = c;
-  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return remainders[a] > remainders[b]; });
-  for (int i = 0; assigned < total; ++i, ++assigned) ++counts[order[i]];
-  // Every class present once there are enough images: taken from the largest.
-  int non_zero_classes = 0;
-  for (std::int64_t count : reference) non_zero_classes += count > 0;
-  if (total >= non_zero_classes) {
-    for (int c = 0; c < kRafNumClasses; ++c) {
-      if (reference[c] == 0 || counts[c] > 0) continue;
-      ++counts[c];
-      --counts[std::max_element(counts.begin(), counts.end()) - counts.begin()];
-    }
-  }
-  return counts;
+  const std::vector<std::int64_t> counts =
+      proportional_counts(total, std::vector<std::int64_t>(reference.begin(), reference.end()));
+  SynthClassCounts scaled{};
+  std::copy(counts.begin(), counts.end(), scaled.begin());
+  return scaled;
 }
 
 SynthClassCounts synthetic_class_counts(std::int64_t total, Split split, SynthBalance balance) {

@@ -59,7 +59,8 @@ SynthSummary write_synthetic_raf_db(const SynthOptions& options);
 
 // `total` images shared among the classes in proportion to `reference`
 // (largest-remainder rounding, so the counts sum to exactly `total`); when
-// total >= 7 every class with a non-zero reference gets at least one image.
+// total >= 7 every class with a non-zero reference gets at least one image
+// (proportional_counts, data/dataset.h).
 SynthClassCounts scale_class_counts(std::int64_t total, const SynthClassCounts& reference);
 // The counts of one split: RAF-DB's proportions of that split, or equal.
 SynthClassCounts synthetic_class_counts(std::int64_t total, Split split, SynthBalance balance);

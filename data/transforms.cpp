@@ -11,6 +11,7 @@
 namespace armnet {
 
 void horizontal_flip(Image& image) {
+  check(image.channels == 3, "horizontal_flip: an image of ", image.channels, " channels, not RGB");
   // Swap pixel x with pixel width-1-x in every row, three bytes at a time.
   for (int y = 0; y < image.height; ++y) {
     std::uint8_t* row = image.row(y);
@@ -101,6 +102,7 @@ void normalize_pixels(const std::uint8_t* pixel, std::size_t count, float* red, 
 }  // namespace
 
 void to_normalized_chw(const Image& image, float* out) {
+  check(image.channels == 3, "to_normalized_chw: an image of ", image.channels, " channels, not RGB");
   const std::size_t plane = static_cast<std::size_t>(image.width) * image.height;
   normalize_pixels(image.pixels.data(), plane, out, out + plane, out + 2 * plane);
 }
@@ -140,6 +142,7 @@ EraseBox random_erase(float* chw, int channels, int height, int width, Generator
 AugmentationRecord transform_sample(Image& image, int size, bool augment, Generator& generator,
                                     BilinearResizer& resizer, float* out) {
   check(size > 0, "transform_sample: image size ", size, " must be positive");
+  check(image.channels == 3, "transform_sample: an image of ", image.channels, " channels, not RGB (load_sample)");
   AugmentationRecord record;
   if (augment) record.pixel = augment_pixels(image, generator);
   // Resize one row at a time and normalise it while it is in cache.

@@ -55,6 +55,19 @@ constexpr int kImageSide = 16384;
 // A line of a label list: a file name is at most 255 bytes on every common
 // file system; a longer line is not a label line.
 constexpr std::size_t kLabelLineBytes = 4096;
+// A row of a data set's CSV list (fer2013.csv, AffectNet's training.csv):
+// FER2013's rows hold 2,304 pixel values (at most 9,216 bytes), AffectNet's
+// 68 landmarks (about 1.2 KB); a longer row is not such a list.
+constexpr std::size_t kCsvLineBytes = 65536;
+// Fields of a CSV row: AffectNet's lists have 9, FER2013's 3; a row of more
+// is not a data set list (and each field costs a string).
+constexpr std::size_t kCsvFields = 64;
+// Samples in one split of a data set: AffectNet, the largest face data set
+// armnet reads, has 420,299 manually annotated images (about a million with
+// the automatically annotated ones). A sample costs some 250 bytes in memory,
+// so this bounds the lists of a data set to about 1 GB however small the
+// rows of a CSV file are.
+constexpr std::int64_t kSplitSamples = 4'000'000;
 // The model's input size (--image_size): the reference trains at 224, and
 // beyond 1024 a face of RAF-DB's 100x100 only gets blurrier while memory
 // grows with the square.
@@ -65,6 +78,13 @@ constexpr std::int64_t kMrrTarget = 1'000'000;
 // Data-loading threads (--workers): more never helps a loader, and each
 // thread holds a decoded image.
 constexpr int kWorkers = 256;
+// Classes of a data set or a checkpoint: expression sets have 7 or 8; a
+// thousand (ImageNet's) is far beyond, and the confusion matrix grows with
+// the square.
+constexpr int kClasses = 1000;
+// A class name (a folder's name: at most 255 bytes on every common file
+// system).
+constexpr std::size_t kClassNameBytes = 255;
 
 // ---- messages ----
 

@@ -154,7 +154,7 @@ BoundedRun run_bounded(const std::function<std::string()>& body, double time_lim
 }
 
 pid_t spawn_armnet(const std::vector<std::string>& arguments, const std::string& out_path,
-                   const std::string& err_path) {
+                   const std::string& err_path, const Environment& environment) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -164,8 +164,20 @@ pid_t spawn_armnet(const std::vector<std::string>& arguments, const std::string&
   std::vector<char*> argv;
   for (std::string& argument : all) argv.push_back(argument.data());
   argv.push_back(nullptr);
+  // This environment without the variables `environment` sets, then those.
+  std::vector<std::string> variables;
+  for (char** variable = environ; *variable != nullptr; ++variable) {
+    const std::string entry = *variable;
+    bool replaced = false;
+    for (const auto& [name, value] : environment) replaced = replaced || entry.rfind(name + "=", 0) == 0;
+    if (!replaced) variables.push_back(entry);
+  }
+  for (const auto& [name, value] : environment) variables.push_back(name + "=" + value);
+  std::vector<char*> envp;
+  for (std::string& variable : variables) envp.push_back(variable.data());
+  envp.push_back(nullptr);
   pid_t pid = -1;
-  const int error = posix_spawn(&pid, ARMNET_EXECUTABLE, &actions, nullptr, argv.data(), environ);
+  const int error = posix_spawn(&pid, ARMNET_EXECUTABLE, &actions, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   BOOST_TEST_REQUIRE(error == 0, "cannot start " << ARMNET_EXECUTABLE);
   return pid;
@@ -184,11 +196,16 @@ RunResult wait_for_armnet(pid_t pid, double time_limit) {
 }
 
 RunResult run_armnet(const std::vector<std::string>& arguments, double time_limit) {
+  return run_armnet(arguments, Environment{}, time_limit);
+}
+
+RunResult run_armnet(const std::vector<std::string>& arguments, const Environment& environment, double time_limit) {
   static int count = 0;
   const std::string stem =
       (fs::temp_directory_path() / ("armnet_e2e_" + std::to_string(::getpid()) + "_" + std::to_string(count++)))
           .string();
-  RunResult result = wait_for_armnet(spawn_armnet(arguments, stem + ".out", stem + ".err"), time_limit);
+  RunResult result =
+      wait_for_armnet(spawn_armnet(arguments, stem + ".out", stem + ".err", environment), time_limit);
   result.out = read_file(stem + ".out");
   result.err = read_file(stem + ".err");
   fs::remove(stem + ".out");

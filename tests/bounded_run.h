@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace armnet::testing {
@@ -37,13 +38,18 @@ struct RunResult {
   bool timed_out = false;
 };
 
+// Variables set for the armnet program on top of this process's environment.
+using Environment = std::vector<std::pair<std::string, std::string>>;
+
 // Starts the armnet program with `arguments`, stdout and stderr into files.
 pid_t spawn_armnet(const std::vector<std::string>& arguments, const std::string& out_path,
-                   const std::string& err_path);
+                   const std::string& err_path, const Environment& environment = {});
 // Waits for it (killing it after `time_limit` seconds): status, time, memory.
 RunResult wait_for_armnet(pid_t pid, double time_limit = 1800);
 // Both, with the output read back (and logged).
 RunResult run_armnet(const std::vector<std::string>& arguments, double time_limit = 1800);
+RunResult run_armnet(const std::vector<std::string>& arguments, const Environment& environment,
+                     double time_limit = 1800);
 
 // The peak resident memory of this process so far (getrusage), in MiB.
 std::int64_t peak_memory_mib();

@@ -2,7 +2,9 @@
 // errors, PIL's bilinear resize against hand-computed values, normalisation,
 // augmentation statistics, the loader's determinism, MRR, the last partial
 // batch, bad samples and shutdown. Hostile files and the mutation test of the
-// label parser and the image decoder are tests/test_hostile_inputs.cpp.
+// label parser and the image decoder are tests/test_hostile_inputs.cpp; the
+// other data set formats (class folders, FER2013, AffectNet) and BMP are
+// tests/test_datasets.cpp.
 #define BOOST_TEST_MODULE data
 #include <stb/stb_image_write.h>
 #include <unistd.h>
@@ -110,7 +112,7 @@ BOOST_AUTO_TEST_CASE(raf_labels_map_to_classes) {
   names.push_back("test_0001.jpg");
   list += "\r\n" + names.back() + " 4\r\n";  // a blank line and Windows line ends are fine
   write_raf_layout(directory.path(), list, names);
-  const RafDataset dataset = read_raf_db(directory.path().string());
+  const Dataset dataset = read_raf_db(directory.path().string());
   BOOST_TEST_REQUIRE(dataset.train.size() == 7u);
   BOOST_TEST_REQUIRE(dataset.test.size() == 1u);
   for (int label = 0; label < 7; ++label) {
@@ -120,10 +122,14 @@ BOOST_AUTO_TEST_CASE(raf_labels_map_to_classes) {
   BOOST_TEST(dataset.test[0].label == 3);  // 4 = Happiness
   BOOST_TEST(dataset.train[0].path ==
              (directory.path() / "Image" / "aligned" / "train_00001_aligned.jpg").string());
+  BOOST_TEST(dataset.class_names == std::vector<std::string>(kRafClassNames.begin(), kRafClassNames.end()),
+             boost::test_tools::per_element());
   const std::string summary = dataset.summary();
-  BOOST_TEST(summary.find("7 train, 1 test images") != std::string::npos, summary);
+  BOOST_TEST(summary.find("RAF-DB at " + directory.path().string() + ": 7 train, 1 test images in 7 classes") !=
+                 std::string::npos,
+             summary);
   BOOST_TEST(summary.find("HA Happiness") != std::string::npos, summary);
-  BOOST_TEST(count_per_class(dataset.test)[3] == 1);
+  BOOST_TEST(count_per_class(dataset.test, kRafNumClasses)[3] == 1);
 }
 
 BOOST_AUTO_TEST_CASE(raf_layout_errors_name_file_and_line) {
@@ -200,7 +206,7 @@ BOOST_AUTO_TEST_CASE(decode_errors_name_the_file) {
 
   const std::string text = directory.file("text.jpg");
   write_text(text, "train_00001.jpg 5\n");
-  expect_error([&] { decode_image(text); }, {text, "not a JPEG or PNG"});
+  expect_error([&] { decode_image(text); }, {text, "not a JPEG, PNG or BMP"});
 
   write_jpeg(directory.file("good.jpg"), smooth_image(32, 32, 2), 90);
   const std::vector<std::uint8_t> jpeg = read_bytes(directory.file("good.jpg"));

@@ -580,7 +580,11 @@ BOOST_AUTO_TEST_CASE(loader_refuses_absurd_workers_and_batches_and_survives_thre
   for (int i = 0; i < 4; ++i) {
     const std::string path = directory.file(str_cat("face_", i, ".jpg"));
     write_jpeg(path, smooth_image(20, 20, static_cast<std::uint64_t>(i)));
-    samples.push_back({str_cat("train_", i, ".jpg"), path, i % 7});
+    LabeledImage sample;
+    sample.name = str_cat("train_", i, ".jpg");
+    sample.path = path;
+    sample.label = i % 7;
+    samples.push_back(sample);
   }
   LoaderOptions options;
   options.batch_size = 2;

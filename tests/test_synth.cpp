@@ -141,9 +141,14 @@ BOOST_AUTO_TEST_CASE(writes_the_layout_with_the_requested_counts) {
       BOOST_TEST(entry.path().string().find(".tmp") == std::string::npos, entry.path());
     }
     BOOST_TEST(files == lines.size() + 1);
-    const RafDataset dataset = read_raf_db(options.out_dir);
-    BOOST_TEST((count_per_class(dataset.train) == summary.train_counts));
-    BOOST_TEST((count_per_class(dataset.test) == summary.test_counts));
+    const Dataset dataset = read_raf_db(options.out_dir);
+    const auto as_vector = [](const SynthClassCounts& counts) {
+      return std::vector<std::int64_t>(counts.begin(), counts.end());
+    };
+    BOOST_TEST(count_per_class(dataset.train, kRafNumClasses) == as_vector(summary.train_counts),
+               boost::test_tools::per_element());
+    BOOST_TEST(count_per_class(dataset.test, kRafNumClasses) == as_vector(summary.test_counts),
+               boost::test_tools::per_element());
   }
 }
 

@@ -27,7 +27,7 @@ BOOST_AUTO_TEST_CASE(synthetic_raf_db_feeds_the_arm_model) {
   synth.seed = 5;
   write_synthetic_raf_db(synth);
 
-  const RafDataset dataset = read_raf_db(root.string());
+  const Dataset dataset = read_raf_db(root.string());
   BOOST_TEST(dataset.train.size() == 40u);
   BOOST_TEST(dataset.test.size() == 10u);
 

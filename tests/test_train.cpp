@@ -14,15 +14,19 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
 
 #include "apps/checkpoint.h"
 #include "data/image.h"
+#include "layers/state_dict.h"
 #include "tensor/io/safetensors.h"
+#include "tensor/io/torch_checkpoint.h"
 #include "tests/bounded_run.h"
 #include "tests/gradcheck.h"
+#include "tests/sample_files.h"
 
 using namespace armnet;
 using namespace armnet::apps;
@@ -68,7 +72,7 @@ const SyntheticData& data() {
 // armnet train on the tiny set: 40x40 inputs, batch 8 (6 batches per epoch).
 std::vector<std::string> train_arguments(const std::string& out, int epochs) {
   return {"train", "--raf_path", data().root, "--image_size", "40", "--batch_size", "8", "--val_batch_size", "8",
-          "--epochs", std::to_string(epochs), "--workers", "2", "--seed", "11", "--out", out};
+          "--epochs", std::to_string(epochs), "--workers", "2", "--seed", "11", "--out", out, "--pretrained", "none"};
 }
 
 std::vector<std::string> with(std::vector<std::string> arguments, const std::vector<std::string>& more) {
@@ -132,7 +136,10 @@ BOOST_AUTO_TEST_CASE(train_writes_the_reference_lines_metrics_curves_and_checkpo
     BOOST_TEST(fs::exists(run / name), name);
   const std::vector<std::string> rows = metrics_without_time(run);
   BOOST_TEST_REQUIRE(rows.size() == 3u);
-  BOOST_TEST(rows[0] == "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,skipped_steps,loss_scale");
+  BOOST_TEST(rows[0] ==
+             "epoch,train_loss,train_accuracy,val_loss,val_accuracy,val_mean_class_accuracy,val_recall_Surprise,"
+             "val_recall_Fear,val_recall_Disgust,val_recall_Happiness,val_recall_Sadness,val_recall_Anger,"
+             "val_recall_Neutral,lr,skipped_steps,loss_scale");
   BOOST_TEST(rows[1].rfind("1,", 0) == 0u);
   BOOST_TEST(rows[2].rfind("2,", 0) == 0u);
   const Image curves = decode_image((run / "curves.png").string());
@@ -159,7 +166,7 @@ BOOST_AUTO_TEST_CASE(train_writes_the_reference_lines_metrics_curves_and_checkpo
     }
   }
   BOOST_TEST(found_step);
-  BOOST_TEST(last.optimizer_state.size() == 3 * make_model(model_options(state.options))->named_parameters().size());
+  BOOST_TEST(last.optimizer_state.size() == 3 * make_model(model_options(state.options, 7))->named_parameters().size());
   // The weights carry the reference's names.
   bool has_alpha = false;
   for (const auto& [name, tensor] : last.weights) has_alpha = has_alpha || name == "arm.alpha";
@@ -461,16 +468,20 @@ BOOST_AUTO_TEST_CASE(kill_during_checkpoint_writes_leaves_loadable_checkpoints_a
 
 namespace {
 
-// metrics.csv as numbers, one row per epoch (the header dropped).
-std::vector<std::vector<double>> metric_rows(const fs::path& run) {
-  std::vector<std::vector<double>> rows;
+// metrics.csv as numbers, one row per epoch, by column name.
+std::vector<std::map<std::string, double>> metric_rows(const fs::path& run) {
   std::istringstream lines(read_file((run / "metrics.csv").string()));
   std::string line;
   std::getline(lines, line);
+  std::vector<std::string> header;
+  std::istringstream names(line);
+  for (std::string name; std::getline(names, name, ',');) header.push_back(name);
+  std::vector<std::map<std::string, double>> rows;
   while (std::getline(lines, line)) {
-    std::vector<double> row;
+    std::map<std::string, double> row;
     std::istringstream fields(line);
-    for (std::string field; std::getline(fields, field, ',');) row.push_back(std::stod(field));
+    std::size_t column = 0;
+    for (std::string field; std::getline(fields, field, ',');) row[header.at(column++)] = std::stod(field);
     rows.push_back(row);
   }
   return rows;
@@ -496,17 +507,20 @@ const fs::path& amp_run(const std::string& level, const std::string& dtype) {
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(amp_runs_follow_the_float32_loss_curve) {
-  // Columns: epoch, train_loss, train_accuracy, val_loss, val_accuracy, lr, skipped_steps, loss_scale, seconds.
-  const std::vector<std::vector<double>> reference = metric_rows(reference_run());
+  const auto reference = metric_rows(reference_run());
   for (const auto& [level, dtype] : {std::pair{"O1", "fp16"}, {"O2", "fp16"}, {"O1", "bf16"}}) {
-    const std::vector<std::vector<double>> rows = metric_rows(amp_run(level, dtype));
+    const auto rows = metric_rows(amp_run(level, dtype));
     BOOST_TEST_REQUIRE(rows.size() == reference.size());
+    double skipped = 0.0;
     for (std::size_t epoch = 0; epoch < rows.size(); ++epoch) {
       // The same data and steps, rounded to 16 bits: the training loss within 5%.
-      const double difference = std::abs(rows[epoch][1] - reference[epoch][1]) / reference[epoch][1];
-      BOOST_TEST(difference < 0.05, level << " " << dtype << " epoch " << epoch + 1 << ": train loss "
-                                          << rows[epoch][1] << " against float32's " << reference[epoch][1]);
-      BOOST_TEST(rows[epoch][7] == (std::string(dtype) == "fp16" ? 65536.0 : 1.0) / std::pow(2.0, rows[epoch][6]),
+      const double loss = rows[epoch].at("train_loss"), reference_loss = reference[epoch].at("train_loss");
+      BOOST_TEST(std::abs(loss - reference_loss) / reference_loss < 0.05,
+                 level << " " << dtype << " epoch " << epoch + 1 << ": train loss " << loss << " against float32's "
+                       << reference_loss);
+      // Every skip so far halved the scale (no growth in 12 steps).
+      skipped += rows[epoch].at("skipped_steps");
+      BOOST_TEST(rows[epoch].at("loss_scale") == (std::string(dtype) == "fp16" ? 65536.0 : 1.0) / std::pow(2.0, skipped),
                  boost::test_tools::tolerance(0.0));
     }
   }
@@ -559,4 +573,268 @@ BOOST_AUTO_TEST_CASE(amp_flags_are_checked) {
     BOOST_TEST(result.err.rfind(std::string("armnet: error: ") + flag + ": " + value, 0) == 0u, result.err);
     BOOST_TEST(std::count(result.err.begin(), result.err.end(), '\n') == 1);
   }
+}
+
+// ---- runs that a mistake cannot lose, the reference's lines, ImageNet weights ------
+
+BOOST_AUTO_TEST_CASE(epoch_lines_are_the_references_to_the_character) {
+  const RunResult result = run_armnet(train_arguments((TemporaryDirectory() / "run").string(), 1));
+  BOOST_TEST_REQUIRE(result.status == 0, result.err);
+  const std::regex training(R"(\n\[Epoch 1\] Training accuracy: \d\.\d{4}\. Loss: \d+\.\d{3} LR: 0\.001000\n)");
+  const std::regex validation(R"(\n\[Epoch 1\] Validation accuracy:\d\.\d{4}\. Loss:\d+\.\d{3}\n)");
+  BOOST_TEST(std::regex_search(result.out, training), result.out);
+  BOOST_TEST(std::regex_search(result.out, validation), result.out);
+}
+
+BOOST_AUTO_TEST_CASE(metrics_hold_the_mean_class_accuracy_and_select_best_may_use_it) {
+  const auto rows = metric_rows(reference_run());
+  const Checkpoint last = read_checkpoint((reference_run() / "last.safetensors").string());
+  for (std::size_t epoch = 0; epoch < rows.size(); ++epoch) {
+    const EpochMetrics& saved = last.training->history[epoch];
+    BOOST_TEST(rows[epoch].at("val_mean_class_accuracy") == saved.val_mean_class_accuracy);
+    BOOST_TEST_REQUIRE(saved.val_class_recall.size() == 7u);
+    double mean = 0.0;
+    for (double recall : saved.val_class_recall) mean += recall;
+    BOOST_TEST(rows[epoch].at("val_recall_Happiness") == saved.val_class_recall[3]);
+    // The synthetic test split has every class, so the mean over them all.
+    BOOST_TEST(saved.val_mean_class_accuracy == mean / 7.0, boost::test_tools::tolerance(1e-12));
+  }
+  TemporaryDirectory directory;
+  const RunResult result =
+      run_armnet(with(train_arguments(directory.file("run"), 2), {"--select_best", "mean_class_accuracy"}));
+  BOOST_TEST_REQUIRE(result.status == 0, result.err);
+  BOOST_TEST(contains(result.out, "best validation mean_class_accuracy"));
+  const Checkpoint best = read_checkpoint(directory.file("run"));
+  const auto& history = best.training->history;
+  double best_value = -1.0;
+  for (const EpochMetrics& m : history) best_value = std::max(best_value, m.val_mean_class_accuracy);
+  BOOST_TEST(best.training->best_accuracy == best_value);
+}
+
+BOOST_AUTO_TEST_CASE(an_out_that_holds_a_run_is_refused_or_moved_aside_never_lost) {
+  TemporaryDirectory directory;
+  const std::string out = directory.file("run");
+  BOOST_TEST_REQUIRE(run_armnet(train_arguments(out, 1)).status == 0);
+  const std::string first_metrics = read_file(fs::path(out) / "metrics.csv");
+  expect_one_line_error(run_armnet(train_arguments(out, 1)), {out, "already holds a run", "--resume", "--force"});
+  BOOST_TEST(read_file(fs::path(out) / "metrics.csv") == first_metrics);  // untouched
+  const RunResult forced = run_armnet(with(train_arguments(out, 1), {"--force"}));
+  BOOST_TEST_REQUIRE(forced.status == 0, forced.err);
+  BOOST_TEST(contains(forced.out, "moved the run in " + out + " to " + out + ".1"));
+  BOOST_TEST(read_file(fs::path(out + ".1") / "metrics.csv") == first_metrics);
+  BOOST_TEST(fs::exists(fs::path(out) / "last.safetensors"));
+  BOOST_TEST_REQUIRE(run_armnet(with(train_arguments(out, 1), {"--force"})).status == 0);
+  BOOST_TEST(fs::exists(fs::path(out + ".2") / "last.safetensors"));  // .1 is kept too
+  BOOST_TEST(fs::exists(fs::path(out + ".1") / "last.safetensors"));
+}
+
+BOOST_AUTO_TEST_CASE(resume_refuses_a_flag_that_changes_the_training) {
+  TemporaryDirectory directory;
+  const std::string out = directory.file("run");
+  BOOST_TEST_REQUIRE(run_armnet(train_arguments(out, 1)).status == 0);
+  expect_one_line_error(run_armnet({"train", "--resume", out, "--lr", "0.01"}),
+                        {"--resume " + out, "--lr 0.01", "differs from the run's 0.0", "-c " + out});
+  expect_one_line_error(run_armnet({"train", "--resume", out, "--batch_size", "4"}), {"--batch_size 4", "8"});
+  expect_one_line_error(run_armnet({"train", "--resume", out, "--model", "resnet18"}), {"--model \"resnet18\""});
+  expect_one_line_error(run_armnet({"train", "--resume", out, "--amp", "O1"}), {"--amp \"O1\""});
+  // The same value is no change; the data set may move (the same images).
+  const fs::path moved = directory / "moved";
+  fs::copy(data().root, moved, fs::copy_options::recursive);
+  const RunResult resumed = run_armnet({"train", "--resume", out, "--epochs", "2", "--batch_size", "8", "--data",
+                                        moved.string(), "--workers", "1"});
+  BOOST_TEST_REQUIRE(resumed.status == 0, resumed.err);
+  expect_same_run(out, reference_run());
+  // Other images under the same name are not the run's data set.
+  const fs::path other = directory / "other";
+  BOOST_TEST_REQUIRE(run_armnet({"synth", "--out", other.string(), "--train", "40", "--test", "16", "--seed", "6",
+                                 "--size", "48"})
+                         .status == 0);
+  expect_one_line_error(run_armnet({"train", "--resume", out, "--epochs", "3", "--data", other.string()}),
+                        {other.string(), "not the data set the run trained on"});
+}
+
+BOOST_AUTO_TEST_CASE(nothing_to_train_writes_nothing_and_a_failed_start_leaves_no_directory) {
+  TemporaryDirectory directory;
+  const RunResult zero = run_armnet(train_arguments(directory.file("zero"), 0));
+  BOOST_TEST(zero.status == 0);
+  BOOST_TEST(contains(zero.out, "nothing to train: --epochs 0; nothing written"));
+  BOOST_TEST(!fs::exists(directory / "zero"));
+  std::vector<std::string> missing_data = train_arguments(directory.file("failed"), 1);
+  missing_data[2] = directory.file("no-such-data");
+  const RunResult failed = run_armnet(missing_data);
+  BOOST_TEST(failed.status == 1);
+  BOOST_TEST(contains(failed.err, "no-such-data"));
+  BOOST_TEST(!fs::exists(directory / "failed"));
+  // A finished run asked for no more epochs: says so, writes nothing.
+  const std::string out = directory.file("run");
+  BOOST_TEST_REQUIRE(run_armnet(train_arguments(out, 1)).status == 0);
+  const auto written = fs::last_write_time(fs::path(out) / "last.safetensors");
+  const RunResult again = run_armnet({"train", "--resume", out});
+  BOOST_TEST(again.status == 0);
+  BOOST_TEST(contains(again.out, "has done 1 of 1 epochs"));
+  BOOST_TEST((fs::last_write_time(fs::path(out) / "last.safetensors") == written));
+}
+
+namespace {
+
+// torchvision's ImageNet ResNet-18 as a .pth (its keys, a baseline model's
+// feature weights under them), where PyTorch keeps downloads under TORCH_HOME.
+void write_imagenet_resnet18(const fs::path& file) {
+  ModelOptions options;
+  options.architecture = "resnet18";
+  options.image_size = 40;
+  options.seed = 99;
+  const std::map<std::string, std::string> torchvision = {{"features.0.", "conv1."}, {"features.1.", "bn1."},
+                                                          {"features.4.", "layer1."}, {"features.5.", "layer2."},
+                                                          {"features.6.", "layer3."}, {"features.7.", "layer4."}};
+  std::vector<PickledTensor> tensors;
+  ZipEntries entries;
+  for (const auto& [name, tensor] : make_model(options)->state_dict()) {
+    for (const auto& [ours, theirs] : torchvision) {
+      if (name.rfind(ours, 0) != 0) continue;
+      const std::string key = std::to_string(tensors.size());
+      std::vector<std::int64_t> strides(tensor.shape().size());
+      std::int64_t stride = 1;
+      for (std::size_t d = strides.size(); d-- > 0;) strides[d] = stride, stride *= tensor.shape()[d];
+      tensors.push_back({theirs + name.substr(ours.size()), key,
+                         tensor.dtype() == DType::Int64 ? "LongStorage" : "FloatStorage", tensor.numel(), 0,
+                         tensor.shape(), strides});
+      entries.emplace_back("archive/data/" + key,
+                           std::string(static_cast<const char*>(tensor.data_ptr()), tensor.nbytes()));
+    }
+  }
+  entries.emplace_back("archive/data.pkl", state_dict_pickle(tensors));
+  fs::create_directories(file.parent_path());
+  write_zip(file, entries);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(imagenet_weights_are_found_where_pytorch_keeps_them) {
+  TemporaryDirectory directory;
+  const fs::path torch_home = directory / "torch";
+  const std::vector<std::string> arguments = {"train", "--raf_path", data().root, "--image_size", "40", "--model",
+                                              "resnet18", "--batch_size", "8", "--workers", "1"};
+  // Absent: one clear warning, random weights.
+  fs::create_directories(torch_home);
+  const RunResult absent = run_armnet(with(arguments, {"--out", directory.file("absent"), "--epochs", "1"}),
+                                      {{"TORCH_HOME", torch_home.string()}});
+  BOOST_TEST_REQUIRE(absent.status == 0, absent.err);
+  BOOST_TEST(contains(absent.err, "warning: no ImageNet weights (resnet18-f37072fd.pth) in " +
+                                      (torch_home / "hub" / "checkpoints").string()));
+  BOOST_TEST(contains(absent.err, "--pretrained none"));
+  // --pretrained none: silence.
+  const RunResult none =
+      run_armnet(with(arguments, {"--out", directory.file("none"), "--pretrained", "none", "--epochs", "1"}),
+                                    {{"TORCH_HOME", torch_home.string()}});
+  BOOST_TEST_REQUIRE(none.status == 0, none.err);
+  BOOST_TEST(!contains(none.err, "warning"));
+  // Present: loaded, and said from where; the weights are those of the file.
+  const fs::path file = torch_home / "hub" / "checkpoints" / "resnet18-f37072fd.pth";
+  write_imagenet_resnet18(file);
+  const RunResult found = run_armnet(with(arguments, {"--out", directory.file("found"), "--epochs", "0"}),
+                                     {{"TORCH_HOME", torch_home.string()}});
+  BOOST_TEST(found.status == 0, found.err);  // --epochs 0: nothing trained, so nothing loaded either
+  const RunResult loaded =
+      run_armnet(with(arguments, {"--out", directory.file("found"), "--lr", "1e-30", "--epochs", "1"}),
+                                      {{"TORCH_HOME", torch_home.string()}});
+  BOOST_TEST_REQUIRE(loaded.status == 0, loaded.err);
+  BOOST_TEST(contains(loaded.out, "ImageNet tensors from " + file.string()));
+  // At a learning rate of 1e-30 the convolutions keep the file's values.
+  const NamedTensors imagenet = map_torchvision_resnet18(read_torch_checkpoint(file.string()));
+  const Checkpoint last = read_checkpoint(directory.file("found") + "/last.safetensors");
+  for (const auto& [name, tensor] : imagenet) {
+    if (name != "features.0.weight") continue;
+    for (const auto& [saved_name, saved] : last.weights)
+      if (saved_name == name)
+        BOOST_TEST(std::memcmp(saved.data_ptr(), tensor.data_ptr(), tensor.nbytes()) == 0, name);
+  }
+}
+
+// ---- other data sets, any number of classes (data/dataset.h) -----------------------
+
+namespace {
+
+// One epoch on a data set at `data` in `format` (40x40 inputs, batch 8),
+// into `out`; the run must succeed.
+RunResult train_one_epoch(const std::string& data, const std::string& format, const std::string& out,
+                          const std::vector<std::string>& more = {}) {
+  const RunResult result = run_armnet(with({"train", "--data", data, "--data_format", format, "--image_size", "40",
+                                            "--batch_size", "8", "--val_batch_size", "8", "--epochs", "1",
+                                            "--workers", "2", "--seed", "3", "--pretrained", "none", "--out", out},
+                                           more));
+  BOOST_TEST_REQUIRE(result.status == 0, result.err);
+  return result;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(class_folders_train_and_test_with_their_classes) {
+  TemporaryDirectory directory;
+  // SFEW's folder names, in its (alphabetical) order, with a val/ split.
+  const fs::path root = directory / "sfew";
+  write_folder_dataset(root, {"Angry", "Disgust", "Fear", "Happy", "Neutral", "Sad", "Surprise"}, 4, 2, "Val");
+  const std::string out = directory.file("run");
+  const RunResult trained = train_one_epoch(root.string(), "folder", out);
+  BOOST_TEST(contains(trained.out, "28 train, 14 test images in 7 classes"));
+  // The seven expressions take RAF-DB's order and names.
+  BOOST_TEST(metric_rows(out)[0].count("val_recall_Happiness") == 1u);
+  const Checkpoint last = read_checkpoint(out + "/last.safetensors");
+  BOOST_TEST(last.training->class_names ==
+                 std::vector<std::string>({"Surprise", "Fear", "Disgust", "Happiness", "Sadness", "Anger", "Neutral"}),
+             boost::test_tools::per_element());
+  const RunResult tested =
+      run_armnet({"test", "-c", out, "--data", root.string(), "--data_format", "folder", "--workers", "1"});
+  BOOST_TEST_REQUIRE(tested.status == 0, tested.err);
+  BOOST_TEST(contains(tested.out, "Test accuracy: "));
+  BOOST_TEST(contains(tested.out, "Happiness"));
+
+  // Three classes that are not expressions: sorted, end to end, in predict too.
+  const fs::path pets = directory / "pets";
+  write_folder_dataset(pets, {"dog", "cat", "bird"}, 6, 3);
+  const std::string pets_out = directory.file("pets-run");
+  train_one_epoch(pets.string(), "folder", pets_out);
+  BOOST_TEST(read_checkpoint(pets_out).training->class_names == std::vector<std::string>({"bird", "cat", "dog"}),
+             boost::test_tools::per_element());
+  const std::string image = (pets / "test" / "cat" / "img_000.jpg").string();
+  const RunResult predicted = run_armnet({"predict", "-c", pets_out, image, "--json"});
+  BOOST_TEST_REQUIRE(predicted.status == 0, predicted.err);
+  const nlohmann::json json = nlohmann::json::parse(predicted.out);
+  BOOST_TEST(json[0]["probabilities"].size() == 3u);
+  BOOST_TEST(json[0]["probabilities"].contains("bird"));
+  // A model of three classes tested on seven: refused, both lists named.
+  expect_one_line_error(run_armnet({"test", "-c", pets_out, "--data", root.string(), "--data_format", "folder"}),
+                        {"bird, cat, dog", "Surprise, Fear, Disgust, Happiness, Sadness, Anger, Neutral"});
+}
+
+BOOST_AUTO_TEST_CASE(fer2013s_csv_trains_and_tests_on_the_chosen_split) {
+  TemporaryDirectory directory;
+  const fs::path csv = directory / "fer2013.csv";
+  write_fer2013_csv(csv, 21, 7, 14);
+  const std::string out = directory.file("run");
+  const RunResult trained = train_one_epoch(csv.string(), "fer2013", out, {"--test_split", "PrivateTest"});
+  BOOST_TEST(contains(trained.out, "21 train, 14 test images in 7 classes"));
+  const RunResult tested = run_armnet({"test", "-c", out, "--data", directory.path().string(), "--data_format",
+                                       "fer2013", "--test_split", "both", "--workers", "1"});
+  BOOST_TEST_REQUIRE(tested.status == 0, tested.err);
+  BOOST_TEST(contains(tested.out, "evaluating 21 test images"));
+}
+
+BOOST_AUTO_TEST_CASE(affectnet_lists_train_and_test_with_8_classes) {
+  TemporaryDirectory directory;
+  const fs::path root = directory / "affectnet";
+  write_affectnet_set(root, 44, 22);
+  const std::string out = directory.file("run");
+  const RunResult trained = train_one_epoch(root.string(), "affectnet", out, {"--affectnet_classes", "8"});
+  BOOST_TEST(contains(trained.out, "in 8 classes"));
+  const std::vector<std::string> classes = read_checkpoint(out).training->class_names;
+  BOOST_TEST_REQUIRE(classes.size() == 8u);
+  BOOST_TEST(classes[7] == "Contempt");
+  const RunResult tested = run_armnet({"test", "-c", out, "--data", root.string(), "--data_format", "affectnet",
+                                       "--affectnet_classes", "8", "--workers", "1"});
+  BOOST_TEST_REQUIRE(tested.status == 0, tested.err);
+  BOOST_TEST(contains(tested.out, "Contempt"));
+  // With 7 classes the same set is another set of classes for this model.
+  expect_one_line_error(run_armnet({"test", "-c", out, "--data", root.string(), "--data_format", "affectnet"}),
+                        {"Contempt", "are not the data set's"});
 }

@@ -10,8 +10,11 @@
 # training and 600 test images of 100x100 pixels, resized to 112x112 for the
 # network (the ARM then amends a 5x5 map: at 64x64 it would be 1x1, too
 # little to learn from), batch 64, 8 epochs. The real job is the same commands
-# on RAF-DB with the reference's defaults (224x224, batch 256, 70 epochs):
-#   build/armnet train --raf_path ./datasets/raf-basic/ --out runs/raf
+# on RAF-DB with the reference's defaults (224x224, batch 256, 70 epochs),
+# from torchvision's ImageNet ResNet-18 as the reference starts, which armnet
+# finds where PyTorch keeps it (~/.cache/torch/hub/checkpoints/
+# resnet18-f37072fd.pth, or $TORCH_HOME/hub/checkpoints/):
+#   build/armnet train --data ./datasets/raf-basic/ --out runs/raf
 # Environment: ARMNET_DEMO_EPOCHS, ARMNET_DEMO_TRAIN, ARMNET_DEMO_TEST and
 # ARMNET_DEMO_IMAGE_SIZE override the demo's sizes.
 set -euo pipefail
@@ -38,13 +41,15 @@ else
 fi
 
 echo "== 4/5 train"
+# A fresh demo run each time (the demo's own directory); ImageNet weights mean
+# nothing to generated faces, so none are looked for.
 rm -rf "$out/train"
-"$armnet" train --raf_path "$data" --out "$out/train" --image_size "$image_size" --batch_size 64 \
-  --val_batch_size 64 --epochs "$epochs" --workers 2 --seed 1
+"$armnet" train --data "$data" --out "$out/train" --pretrained none --image_size "$image_size" \
+  --batch_size 64 --val_batch_size 64 --epochs "$epochs" --workers 2 --seed 1
 
 echo "== 5/5 test and predict"
 mkdir -p "$out/test"
-"$armnet" test -c "$out/train" --raf_path "$data" -b 64 -p --out "$out/test" | tee "$out/test/report.txt"
+"$armnet" test -c "$out/train" --data "$data" -b 64 -p --out "$out/test" | tee "$out/test/report.txt"
 "$armnet" predict -c "$out/train" "$data/Image/aligned/test_0001_aligned.jpg" "$data/Image/aligned/test_0002_aligned.jpg" |
   tee "$out/predictions.txt"
 
