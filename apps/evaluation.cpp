@@ -15,7 +15,7 @@ Tensor classify(Classifier& model, const Tensor& images, Autocast* autocast) {
 }
 
 Evaluation evaluate(Classifier& model, Loader& loader, std::int64_t epoch, const std::string& progress_label,
-                    const std::function<bool()>& should_stop, Autocast* autocast) {
+                    const std::function<bool()>& should_stop, Autocast* autocast, const BatchLogits& each_batch) {
   const bool was_training = model.is_training();
   model.eval();
   autograd::NoGradGuard no_grad;
@@ -31,7 +31,9 @@ Evaluation evaluate(Classifier& model, Loader& loader, std::int64_t epoch, const
   while (loader.next(batch)) {
     const Tensor logits = classify(model, batch.images.to(device), autocast);
     loss_sum += cross_entropy(logits, batch.labels.to(device)).item();
-    result.confusion.add_batch(logits.to(Device::CPU), batch.labels);
+    const Tensor host_logits = logits.to(Device::CPU);
+    result.confusion.add_batch(host_logits, batch.labels);
+    if (each_batch) each_batch(batch, host_logits);
     ++result.batches;
     images += batch.labels.numel();
     if (progress) progress->update(batch.index + 1, images, loss_sum / static_cast<double>(result.batches));

@@ -28,8 +28,12 @@ struct Evaluation {
 // when given, is asked after each batch; true ends the pass early (Ctrl-C).
 // `autocast`, when given, is the mixed-precision policy of the forward
 // passes (16-bit inference, or a mixed-precision run's validation).
+// `each_batch`, when given, sees every batch with its logits (float32 on the
+// CPU): per-sample reports (armnet test --predictions).
+using BatchLogits = std::function<void(const Batch& batch, const Tensor& logits)>;
 Evaluation evaluate(Classifier& model, Loader& loader, std::int64_t epoch, const std::string& progress_label,
-                    const std::function<bool()>& should_stop = {}, Autocast* autocast = nullptr);
+                    const std::function<bool()>& should_stop = {}, Autocast* autocast = nullptr,
+                    const BatchLogits& each_batch = {});
 
 // The model's logits for `images` (on the model's device), in float32, under
 // `autocast` when given. No autograd is recorded by the caller's choice.

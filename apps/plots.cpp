@@ -1,6 +1,6 @@
-// The training curves and the confusion-matrix picture (apps/plots.h), drawn
-// with Cairo's image surface and toy text API, encoded to PNG in memory and
-// written with write_file_atomically.
+// The pictures of apps/plots.h (training curves, confusion matrix, and those
+// of `armnet explain`), drawn with Cairo's image surface and toy text API,
+// encoded to PNG in memory and written with write_file_atomically.
 #include "apps/plots.h"
 
 #include <cairo.h>
@@ -53,14 +53,47 @@ constexpr std::array<Rgb, 9> kBlues = {{{247 / 255.0, 251 / 255.0, 255 / 255.0},
                                         {8 / 255.0, 81 / 255.0, 156 / 255.0},
                                         {8 / 255.0, 48 / 255.0, 107 / 255.0}}};
 
-Rgb blues(double value) {
-  const double position = std::clamp(value, 0.0, 1.0) * (kBlues.size() - 1);
-  const int i = std::min(static_cast<int>(position), static_cast<int>(kBlues.size()) - 2);
-  const double f = position - i;
-  const Rgb& a = kBlues[i];
-  const Rgb& b = kBlues[i + 1];
+// The diverging map of `armnet explain`: ColorBrewer's eleven RdBu colours,
+// reversed so that the most negative value is dark blue, 0 is white (the
+// middle colour) and the most positive dark red.
+constexpr std::array<Rgb, 11> kBlueWhiteRed = {{{5 / 255.0, 48 / 255.0, 97 / 255.0},
+                                                {33 / 255.0, 102 / 255.0, 172 / 255.0},
+                                                {67 / 255.0, 147 / 255.0, 195 / 255.0},
+                                                {146 / 255.0, 197 / 255.0, 222 / 255.0},
+                                                {209 / 255.0, 229 / 255.0, 240 / 255.0},
+                                                {247 / 255.0, 247 / 255.0, 247 / 255.0},
+                                                {253 / 255.0, 219 / 255.0, 199 / 255.0},
+                                                {244 / 255.0, 165 / 255.0, 130 / 255.0},
+                                                {214 / 255.0, 96 / 255.0, 77 / 255.0},
+                                                {178 / 255.0, 24 / 255.0, 43 / 255.0},
+                                                {103 / 255.0, 0 / 255.0, 31 / 255.0}}};
+
+// The sequential map of `armnet explain` (values >= 0, the Grad-CAM):
+// viridis, dark purple to yellow, at nine equally spaced points.
+constexpr std::array<Rgb, 9> kViridis = {{{68 / 255.0, 1 / 255.0, 84 / 255.0},
+                                          {71 / 255.0, 45 / 255.0, 123 / 255.0},
+                                          {59 / 255.0, 82 / 255.0, 139 / 255.0},
+                                          {44 / 255.0, 114 / 255.0, 142 / 255.0},
+                                          {33 / 255.0, 144 / 255.0, 140 / 255.0},
+                                          {39 / 255.0, 173 / 255.0, 129 / 255.0},
+                                          {93 / 255.0, 200 / 255.0, 99 / 255.0},
+                                          {170 / 255.0, 220 / 255.0, 50 / 255.0},
+                                          {253 / 255.0, 231 / 255.0, 37 / 255.0}}};
+
+// The colour at `position` in [0, 1] of a map whose `colours` sit at equal
+// spacing, linearly interpolated; positions outside [0, 1] are clamped and a
+// NaN takes the first colour.
+template <std::size_t N>
+Rgb colour_map(const std::array<Rgb, N>& colours, double position) {
+  const double scaled = (std::isnan(position) ? 0.0 : std::clamp(position, 0.0, 1.0)) * (N - 1);
+  const int i = std::min(static_cast<int>(scaled), static_cast<int>(N) - 2);
+  const double f = scaled - i;
+  const Rgb& a = colours[i];
+  const Rgb& b = colours[i + 1];
   return {a.r + f * (b.r - a.r), a.g + f * (b.g - a.g), a.b + f * (b.b - a.b)};
 }
+
+Rgb blues(double value) { return colour_map(kBlues, value); }
 
 double luminance(const Rgb& c) { return 0.299 * c.r + 0.587 * c.g + 0.114 * c.b; }
 
@@ -104,6 +137,60 @@ void hairline(cairo_t* cr, double x0, double y0, double x1, double y1) {
   cairo_line_to(cr, std::floor(x1) + 0.5, std::floor(y1) + 0.5);
   cairo_set_line_width(cr, 1.0);
   cairo_stroke(cr);
+}
+
+// A 1-pixel frame just inside the whole-pixel rectangle `box`.
+void frame(cairo_t* cr, const PixelRect& box) {
+  set_colour(cr, kFrameColour);
+  cairo_rectangle(cr, box.x + 0.5, box.y + 0.5, box.width - 1, box.height - 1);
+  cairo_set_line_width(cr, 1.0);
+  cairo_stroke(cr);
+}
+
+// A tick of a colour bar: where it sits along the bar (0 .. 1) and its label.
+struct Tick {
+  double position;
+  std::string label;
+};
+
+// A colour bar filling `box` with `colours` (at equal spacing, as
+// colour_map), framed, with a 4-pixel mark and a label (12 px) per tick. A
+// vertical bar runs from the bottom (0) to the top (1) with its labels on the
+// right; a horizontal one from left (0) to right (1) with its labels below,
+// the end ones inside its span.
+template <std::size_t N>
+void draw_colour_bar(cairo_t* cr, const std::array<Rgb, N>& colours, const PixelRect& box, bool vertical,
+                     const std::vector<Tick>& ticks) {
+  const double bottom = box.y + box.height, right = box.x + box.width;
+  std::unique_ptr<cairo_pattern_t, decltype(&cairo_pattern_destroy)> gradient(
+      vertical ? cairo_pattern_create_linear(0, bottom, 0, box.y) : cairo_pattern_create_linear(box.x, 0, right, 0),
+      cairo_pattern_destroy);
+  for (std::size_t i = 0; i < N; ++i)
+    cairo_pattern_add_color_stop_rgb(gradient.get(), static_cast<double>(i) / (N - 1), colours[i].r, colours[i].g,
+                                     colours[i].b);
+  cairo_rectangle(cr, box.x, box.y, box.width, box.height);
+  cairo_set_source(cr, gradient.get());
+  cairo_fill(cr);
+  frame(cr, box);
+  set_font(cr, 12);
+  for (const Tick& tick : ticks) {
+    if (vertical) {
+      const double y = bottom - tick.position * box.height;
+      set_colour(cr, kFrameColour);
+      hairline(cr, right, std::min(y, bottom - 1), right + 4, std::min(y, bottom - 1));
+      set_colour(cr, kTextColour);
+      draw_text(cr, tick.label, right + 8, y, Align::Left);
+    } else {
+      const double x = box.x + tick.position * box.width;
+      set_colour(cr, kFrameColour);
+      hairline(cr, std::min(x, right - 1), bottom, std::min(x, right - 1), bottom + 4);
+      set_colour(cr, kTextColour);
+      // The end labels sit inside the bar's span, so that two bars side by
+      // side do not run their labels into each other.
+      const Align align = tick.position <= 0 ? Align::Left : tick.position >= 1 ? Align::Right : Align::Centre;
+      draw_text(cr, tick.label, x, bottom + 13, align);
+    }
+  }
 }
 
 cairo_status_t append_png_bytes(void* closure, const unsigned char* data, unsigned int length) {
@@ -387,27 +474,340 @@ void write_confusion_matrix_png(const std::string& path, const ConfusionMatrix& 
     draw_text(cr, title, kMatrixLeft + kMatrixSide / 2, kMatrixTop / 2, Align::Centre);
 
     // The colour bar: 0 at the bottom, 1 at the top, ticks every 0.2.
-    const double bar_left = matrix_right + 24, bar_width = 18;
-    std::unique_ptr<cairo_pattern_t, decltype(&cairo_pattern_destroy)> gradient(
-        cairo_pattern_create_linear(0, matrix_bottom, 0, kMatrixTop), cairo_pattern_destroy);
-    for (std::size_t i = 0; i < kBlues.size(); ++i)
-      cairo_pattern_add_color_stop_rgb(gradient.get(), static_cast<double>(i) / (kBlues.size() - 1), kBlues[i].r,
-                                       kBlues[i].g, kBlues[i].b);
-    cairo_rectangle(cr, bar_left, kMatrixTop, bar_width, kMatrixSide);
-    cairo_set_source(cr, gradient.get());
+    std::vector<Tick> ticks;
+    for (int i = 0; i <= 5; ++i) ticks.push_back({i * 0.2, format_number(i * 0.2, 1)});
+    draw_colour_bar(cr, kBlues, {matrix_right + 24, kMatrixTop, 18, kMatrixSide}, /*vertical=*/true, ticks);
+  });
+}
+
+// ---- the pictures of `armnet explain` ------------------------------------------
+
+namespace {
+
+// A tick label: three significant digits ("0.0312", "-1.25", "0").
+std::string format_value(double value) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%.3g", value);
+  return text;
+}
+
+// The colour scale that a group of maps shares (apps/plots.h): viridis over
+// [0, largest] when no finite value is negative, else blue-white-red over
+// [-m, m], m the largest magnitude. `diverging` forces the second (the
+// kernel's weights are drawn around 0 whatever their signs).
+class ColourScale {
+ public:
+  ColourScale(const std::vector<const Heatmap*>& maps, bool diverging) {
+    double low = 0, high = 0;
+    for (const Heatmap* map : maps)
+      for (double value : map->values)
+        if (std::isfinite(value)) {
+          low = std::min(low, value);
+          high = std::max(high, value);
+        }
+    diverging_ = diverging || low < 0;
+    limit_ = diverging_ ? std::max(-low, high) : high;
+    if (limit_ == 0) limit_ = 1;  // maps of zeros: any scale shows them as its 0
+  }
+
+  Rgb colour(double value) const {
+    return diverging_ ? colour_map(kBlueWhiteRed, 0.5 + 0.5 * value / limit_) : colour_map(kViridis, value / limit_);
+  }
+
+  // The colour bar of the scale in `box`, `intervals` + 1 evenly spaced ticks.
+  void draw_bar(cairo_t* cr, const PixelRect& box, bool vertical, int intervals) const {
+    const double low = diverging_ ? -limit_ : 0.0;
+    std::vector<Tick> ticks;
+    for (int i = 0; i <= intervals; ++i) {
+      const double position = static_cast<double>(i) / intervals;
+      const double value = low + position * (limit_ - low);
+      ticks.push_back({position, format_value(std::abs(value) < 1e-12 * limit_ ? 0.0 : value)});
+    }
+    if (diverging_)
+      draw_colour_bar(cr, kBlueWhiteRed, box, vertical, ticks);
+    else
+      draw_colour_bar(cr, kViridis, box, vertical, ticks);
+  }
+
+ private:
+  bool diverging_ = false;
+  double limit_ = 1;
+};
+
+void check_map(const std::string& path, const Heatmap& map, const char* name) {
+  check(map.width > 0 && map.height > 0 && map.values.size() == static_cast<std::size_t>(map.width) * map.height,
+        path, ": the ", name, " map is empty or its ", map.values.size(), " values are not ", map.width, " x ",
+        map.height);
+}
+
+void check_face(const std::string& path, const Image& face) {
+  check(face.width > 0 && face.height > 0 && face.channels == 3, path, ": the face must be a non-empty RGB image");
+}
+
+using SurfacePtr = std::unique_ptr<cairo_surface_t, decltype(&cairo_surface_destroy)>;
+
+// A width x height RGB surface whose pixel (x, y) is colour_at(x, y). A
+// surface that Cairo cannot make comes back in its error state: painting it
+// puts the context in error, which write_png_picture reports with the path.
+SurfacePtr pixel_surface(int width, int height, const std::function<Rgb(int, int)>& colour_at) {
+  SurfacePtr surface(cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, height), cairo_surface_destroy);
+  if (cairo_surface_status(surface.get()) != CAIRO_STATUS_SUCCESS) return surface;
+  cairo_surface_flush(surface.get());
+  unsigned char* data = cairo_image_surface_get_data(surface.get());
+  const int stride = cairo_image_surface_get_stride(surface.get());
+  auto byte = [](double v) { return static_cast<std::uint32_t>(std::lround(std::clamp(v, 0.0, 1.0) * 255)); };
+  for (int y = 0; y < height; ++y) {
+    auto* row = reinterpret_cast<std::uint32_t*>(data + static_cast<std::ptrdiff_t>(y) * stride);
+    for (int x = 0; x < width; ++x) {
+      const Rgb c = colour_at(x, y);
+      row[x] = byte(c.r) << 16 | byte(c.g) << 8 | byte(c.b);  // CAIRO_FORMAT_RGB24: 0x00RRGGBB
+    }
+  }
+  cairo_surface_mark_dirty(surface.get());
+  return surface;
+}
+
+// Paints a width x height `surface` scaled to fill `box`, then frames it.
+// `sharp`: each source pixel stays a sharp rectangle (nearest neighbour, for
+// maps of numbers); otherwise bilinear (for photographs).
+void paint_scaled(cairo_t* cr, cairo_surface_t* surface, int width, int height, const PixelRect& box, bool sharp) {
+  cairo_save(cr);
+  cairo_rectangle(cr, box.x, box.y, box.width, box.height);
+  cairo_clip(cr);
+  cairo_translate(cr, box.x, box.y);
+  cairo_scale(cr, box.width / width, box.height / height);
+  cairo_set_source_surface(cr, surface, 0, 0);
+  cairo_pattern_set_filter(cairo_get_source(cr), sharp ? CAIRO_FILTER_NEAREST : CAIRO_FILTER_BILINEAR);
+  cairo_pattern_set_extend(cairo_get_source(cr), CAIRO_EXTEND_PAD);  // no dark seam along the edges
+  cairo_paint(cr);
+  cairo_restore(cr);
+  frame(cr, box);
+}
+
+void draw_map(cairo_t* cr, const Heatmap& map, const ColourScale& scale, const PixelRect& box) {
+  const SurfacePtr surface =
+      pixel_surface(map.width, map.height, [&](int x, int y) { return scale.colour(map.at(x, y)); });
+  paint_scaled(cr, surface.get(), map.width, map.height, box, /*sharp=*/true);
+}
+
+Rgb pixel_colour(const Image& image, int x, int y) {
+  const std::uint8_t* p = image.row(y) + 3 * x;
+  return {p[0] / 255.0, p[1] / 255.0, p[2] / 255.0};
+}
+
+void draw_face(cairo_t* cr, const Image& face, const PixelRect& box) {
+  const SurfacePtr surface =
+      pixel_surface(face.width, face.height, [&](int x, int y) { return pixel_colour(face, x, y); });
+  paint_scaled(cr, surface.get(), face.width, face.height, box, /*sharp=*/false);
+}
+
+// A panel's two label lines above its box: the name (bold) and a detail.
+void draw_panel_label(cairo_t* cr, const PixelRect& box, const std::string& name, const std::string& detail) {
+  set_colour(cr, kTextColour);
+  set_font(cr, 12, true);
+  draw_text(cr, name, box.x + box.width / 2, box.y - 24, Align::Centre);
+  set_font(cr, 11);
+  draw_text(cr, detail, box.x + box.width / 2, box.y - 9, Align::Centre);
+}
+
+// The title (bold, centred at y 26) and the caption lines (centred, 20
+// pixels apart from `caption_top`) of a picture `width` wide.
+void draw_title_and_caption(cairo_t* cr, double width, const std::string& title,
+                            const std::vector<std::string>& caption, double caption_top) {
+  set_colour(cr, kTextColour);
+  set_font(cr, 16, true);
+  draw_text(cr, title, width / 2, 26, Align::Centre);
+  set_font(cr, 12);
+  for (std::size_t i = 0; i < caption.size(); ++i)
+    draw_text(cr, caption[i], width / 2, caption_top + 20 * i, Align::Centre);
+}
+
+std::string size_text(int width, int height) { return str_cat(width, " x ", height); }
+
+// The class probabilities as horizontal bars in `box`, one row per class,
+// the most probable in blue.
+void draw_probabilities(cairo_t* cr, const PixelRect& box, const std::vector<std::string>& names,
+                        const std::vector<double>& probabilities) {
+  const std::size_t classes = names.size();
+  const std::size_t best = std::max_element(probabilities.begin(), probabilities.end()) - probabilities.begin();
+  const double row_height = std::min(20.0, box.height / classes);
+  const double bar_left = box.x + 60, bar_width = box.width - 60 - 50;
+  set_font(cr, 12);
+  for (std::size_t c = 0; c < classes; ++c) {
+    const double y = box.y + (c + 0.5) * row_height;
+    set_colour(cr, kTextColour);
+    draw_text(cr, names[c], bar_left - 8, y, Align::Right);
+    set_colour(cr, c == best ? kTrainColour : Rgb{0.72, 0.76, 0.80});
+    cairo_rectangle(cr, bar_left, y - row_height * 0.35, std::max(1.0, probabilities[c] * bar_width), row_height * 0.7);
     cairo_fill(cr);
-    set_colour(cr, kFrameColour);
-    cairo_rectangle(cr, bar_left + 0.5, kMatrixTop + 0.5, bar_width - 1, kMatrixSide - 1);
-    cairo_set_line_width(cr, 1.0);
-    cairo_stroke(cr);
+    set_colour(cr, kTextColour);
+    draw_text(cr, format_number(probabilities[c], 3), bar_left + probabilities[c] * bar_width + 6, y, Align::Left);
+  }
+}
+
+}  // namespace
+
+void write_kernel_png(const std::string& path, const Heatmap& kernel, int tick_step, const std::string& title,
+                      const std::vector<std::string>& caption) {
+  check_map(path, kernel, "kernel");
+  check(tick_step > 0, path, ": the kernel's tick step must be positive");
+  write_png_picture(path, kKernelPictureWidth, kKernelPictureHeight, [&](cairo_t* cr) {
+    // One square cell per weight, the grid at most 448 pixels on a side.
+    const double cell = std::max(1.0, std::floor(448.0 / std::max(kernel.width, kernel.height)));
+    const PixelRect grid{80, 60, cell * kernel.width, cell * kernel.height};
+    const ColourScale scale({&kernel}, /*diverging=*/true);
+    draw_map(cr, kernel, scale, grid);
+
+    // Ticks at every tick_step-th cell boundary (the stride: where the
+    // windows of neighbouring outputs start), on the left and below.
     set_font(cr, 12);
-    for (int i = 0; i <= 5; ++i) {
-      const double y = matrix_bottom - i * kMatrixSide / 5;
+    const double bottom = grid.y + grid.height;
+    for (int i = 0; i <= kernel.width; i += tick_step) {
+      const double x = std::min(grid.x + i * cell, grid.x + grid.width - 1);
       set_colour(cr, kFrameColour);
-      hairline(cr, bar_left + bar_width, std::min(y, matrix_bottom - 1), bar_left + bar_width + 4,
-               std::min(y, matrix_bottom - 1));
+      hairline(cr, x, bottom, x, bottom + 4);
       set_colour(cr, kTextColour);
-      draw_text(cr, format_number(i * 0.2, 1), bar_left + bar_width + 8, y, Align::Left);
+      draw_text(cr, std::to_string(i), x, bottom + 14, Align::Centre);
+    }
+    for (int i = 0; i <= kernel.height; i += tick_step) {
+      const double y = std::min(grid.y + i * cell, bottom - 1);
+      set_colour(cr, kFrameColour);
+      hairline(cr, grid.x - 4, y, grid.x, y);
+      set_colour(cr, kTextColour);
+      draw_text(cr, std::to_string(i), grid.x - 8, y, Align::Right);
+    }
+    set_font(cr, 13);
+    draw_text(cr, "column", grid.x + grid.width / 2, bottom + 36, Align::Centre);
+    cairo_save(cr);
+    cairo_translate(cr, 30, grid.y + grid.height / 2);
+    cairo_rotate(cr, -kPi / 2);
+    draw_text(cr, "row", 0, 0, Align::Centre);
+    cairo_restore(cr);
+
+    scale.draw_bar(cr, {grid.x + grid.width + 24, grid.y, 18, grid.height}, /*vertical=*/true, 4);
+    draw_title_and_caption(cr, 2 * grid.x + grid.width, title, caption, bottom + 66);
+  });
+}
+
+void write_arm_png(const std::string& path, const ArmPicture& picture) {
+  check_face(path, picture.face);
+  for (const Heatmap* map : {&picture.shuffled[0], &picture.shuffled[1]}) check_map(path, *map, "pixel-shuffled");
+  for (const Heatmap* map : {&picture.de_albino[0], &picture.de_albino[1]}) check_map(path, *map, "de-albino");
+  check_map(path, picture.channel_mean, "channel-mean");
+  check_map(path, picture.global_term, "global-term");
+  check_map(path, picture.amended, "amended");
+  check(!picture.class_names.empty() && picture.class_names.size() == picture.probabilities.size(), path, ": ",
+        picture.class_names.size(), " class names for ", picture.probabilities.size(), " probabilities");
+  write_png_picture(path, kArmPictureWidth, kArmPictureHeight, [&](cairo_t* cr) {
+    // Five columns of 160-pixel panels, 190 pixels apart; two rows.
+    constexpr double kLeft = 40, kPitch = 190, kSide = 160, kRow1 = 90, kRow2 = 350;
+    auto panel = [&](int column, double top) { return PixelRect{kLeft + column * kPitch, top, kSide, kSide}; };
+    // A colour bar under the panels of columns first..last of a row.
+    auto bar_under = [&](int first, int last, double top) {
+      return PixelRect{kLeft + first * kPitch, top + kSide + 12, (last - first) * kPitch + kSide, 10};
+    };
+    const Heatmap& shuffled = picture.shuffled[0];
+    const Heatmap& amended_bn = picture.de_albino[0];
+
+    // Row 1: the input, the two shuffled planes, the two de-albino channels.
+    draw_face(cr, picture.face, panel(0, kRow1));
+    draw_panel_label(cr, panel(0, kRow1), "input", size_text(picture.face.width, picture.face.height));
+    const ColourScale shuffled_scale({&picture.shuffled[0], &picture.shuffled[1]}, false);
+    const ColourScale de_albino_scale({&picture.de_albino[0], &picture.de_albino[1]}, false);
+    for (int c = 0; c < 2; ++c) {
+      draw_map(cr, picture.shuffled[c], shuffled_scale, panel(1 + c, kRow1));
+      draw_panel_label(cr, panel(1 + c, kRow1), str_cat("pixel shuffle, channel ", c),
+                       str_cat(size_text(shuffled.width, shuffled.height), ", from features.7"));
+      draw_map(cr, picture.de_albino[c], de_albino_scale, panel(3 + c, kRow1));
+      draw_panel_label(cr, panel(3 + c, kRow1), str_cat("de-albino + arm.bn, ch. ", c),
+                       size_text(amended_bn.width, amended_bn.height));
+    }
+    shuffled_scale.draw_bar(cr, bar_under(1, 2, kRow1), /*vertical=*/false, 2);
+    de_albino_scale.draw_bar(cr, bar_under(3, 4, kRow1), /*vertical=*/false, 2);
+
+    // Row 2: channel mean + alpha x global = amended, on one scale.
+    const ColourScale sum_scale({&picture.channel_mean, &picture.global_term, &picture.amended}, false);
+    draw_map(cr, picture.channel_mean, sum_scale, panel(0, kRow2));
+    draw_panel_label(cr, panel(0, kRow2), "channel mean", "of the 2 channels above");
+    draw_map(cr, picture.global_term, sum_scale, panel(1, kRow2));
+    draw_panel_label(cr, panel(1, kRow2), "alpha x global", str_cat("alpha = ", format_number(picture.alpha, 4)));
+    draw_map(cr, picture.amended, sum_scale, panel(2, kRow2));
+    draw_panel_label(cr, panel(2, kRow2), "amended (fc reads it)",
+                     str_cat(size_text(picture.amended.width, picture.amended.height), " = ",
+                             picture.amended.width * picture.amended.height, " features"));
+    sum_scale.draw_bar(cr, bar_under(0, 2, kRow2), /*vertical=*/false, 2);
+    set_colour(cr, kTextColour);
+    set_font(cr, 24, true);
+    draw_text(cr, "+", kLeft + kSide + (kPitch - kSide) / 2, kRow2 + kSide / 2, Align::Centre);
+    draw_text(cr, "=", kLeft + kPitch + kSide + (kPitch - kSide) / 2, kRow2 + kSide / 2, Align::Centre);
+
+    // The classifier's answer beside it.
+    const PixelRect answer{kLeft + 3 * kPitch + 10, kRow2, kPitch + kSide - 10, kSide};
+    draw_panel_label(cr, {answer.x, answer.y, answer.width, 0}, "fc, softmax", "class probabilities");
+    draw_probabilities(cr, answer, picture.class_names, picture.probabilities);
+
+    draw_title_and_caption(cr, kArmPictureWidth, picture.title, picture.caption, kRow2 + kSide + 60);
+  });
+}
+
+void write_grad_cam_png(const std::string& path, const GradCamPicture& picture) {
+  check_face(path, picture.face);
+  check_map(path, picture.cam, "class-activation");
+  check_map(path, picture.cam_on_image, "upsampled class-activation");
+  check(picture.cam_on_image.width == picture.face.width && picture.cam_on_image.height == picture.face.height, path,
+        ": the upsampled map is ", size_text(picture.cam_on_image.width, picture.cam_on_image.height),
+        ", the face ", size_text(picture.face.width, picture.face.height));
+  write_png_picture(path, kGradCamPictureWidth, kGradCamPictureHeight, [&](cairo_t* cr) {
+    constexpr double kLeft = 32, kPitch = 256, kSide = 224, kTop = 90;
+    auto panel = [&](int column) { return PixelRect{kLeft + column * kPitch, kTop, kSide, kSide}; };
+    const ColourScale scale({&picture.cam}, false);
+
+    draw_face(cr, picture.face, panel(0));
+    draw_panel_label(cr, panel(0), "input", size_text(picture.face.width, picture.face.height));
+    draw_map(cr, picture.cam, scale, panel(1));
+    draw_panel_label(cr, panel(1), "Grad-CAM", str_cat(size_text(picture.cam.width, picture.cam.height),
+                                                        ", the resolution of features.7"));
+    const Image& face = picture.face;
+    const SurfacePtr overlay = pixel_surface(face.width, face.height, [&](int x, int y) {
+      const Rgb under = pixel_colour(face, x, y);
+      const Rgb over = scale.colour(picture.cam_on_image.at(x, y));
+      const double a = kGradCamOverlayAlpha;
+      return Rgb{(1 - a) * under.r + a * over.r, (1 - a) * under.g + a * over.g, (1 - a) * under.b + a * over.b};
+    });
+    paint_scaled(cr, overlay.get(), face.width, face.height, panel(2), /*sharp=*/false);
+    draw_panel_label(cr, panel(2), "overlay",
+                     str_cat("upsampled bilinearly, alpha ", format_number(kGradCamOverlayAlpha, 1)));
+    scale.draw_bar(cr, PixelRect{kLeft + kPitch, kTop + kSide + 12, kPitch + kSide, 10}, /*vertical=*/false, 4);
+
+    draw_title_and_caption(cr, kGradCamPictureWidth, picture.title, picture.caption, kTop + kSide + 70);
+  });
+}
+
+// ---- annotated photographs (predict --annotate) ----------------------------------------
+
+void write_annotated_photo_png(const std::string& path, const Image& photo, const std::vector<LabelledBox>& boxes) {
+  check_face(path, photo);
+  write_png_picture(path, photo.width, photo.height, [&](cairo_t* cr) {
+    const SurfacePtr surface =
+        pixel_surface(photo.width, photo.height, [&](int x, int y) { return pixel_colour(photo, x, y); });
+    cairo_set_source_surface(cr, surface.get(), 0, 0);
+    cairo_paint(cr);
+    const double line = std::max(2.0, photo.width / 300.0);
+    const Rgb green{0.1, 0.85, 0.2};
+    set_font(cr, std::max(12.0, photo.width / 40.0), true);
+    for (const LabelledBox& box : boxes) {
+      set_colour(cr, green);
+      cairo_set_line_width(cr, line);
+      cairo_rectangle(cr, box.x, box.y, box.width, box.height);
+      cairo_stroke(cr);
+      cairo_text_extents_t extents;
+      cairo_text_extents(cr, box.label.c_str(), &extents);
+      const double top = std::max(0.0, box.y - extents.height - 2 * line);
+      cairo_rectangle(cr, box.x, top, extents.x_advance + 2 * line, extents.height + 2 * line);
+      cairo_fill(cr);
+      set_colour(cr, {0, 0, 0});
+      cairo_move_to(cr, box.x + line, top + extents.height + line / 2);
+      cairo_show_text(cr, box.label.c_str());
     }
   });
 }

@@ -136,6 +136,17 @@ double ConfusionMatrix::mean_class_accuracy() const {
   return present == 0 ? 0.0 : sum / present;
 }
 
+double ConfusionMatrix::macro_f1() const {
+  double sum = 0.0;
+  int labels = 0;
+  for (int c = 0; c < num_classes_; ++c)
+    if (support(c) > 0 || column_sum(c) > 0) {
+      sum += f1(c);
+      ++labels;
+    }
+  return labels == 0 ? 0.0 : sum / labels;
+}
+
 std::string ConfusionMatrix::per_class_table(const std::vector<std::string>& names) const {
   check_names(names, "per_class_table");
   int name_width = 5;  // "class"
@@ -144,7 +155,7 @@ std::string ConfusionMatrix::per_class_table(const std::vector<std::string>& nam
   for (int c = 0; c < num_classes_; ++c)
     text += format("%-*s  %9.4f  %6.4f  %8.4f  %7lld\n", name_width, names[c].c_str(), precision(c), recall(c),
                    f1(c), static_cast<long long>(support(c)));
-  text += format("mean class accuracy %.4f\n", mean_class_accuracy());
+  text += format("mean class accuracy %.4f, macro-F1 %.4f\n", mean_class_accuracy(), macro_f1());
   text += format("accuracy %.4f (%lld samples)\n", accuracy(), static_cast<long long>(total_));
   return text;
 }
@@ -170,6 +181,29 @@ std::string ConfusionMatrix::matrix_table(const std::vector<std::string>& names)
   }
   return text;
 }
+
+std::vector<std::vector<double>> softmax_rows(const Tensor& logits) {
+  const Tensor values = logits.detach().to(Device::CPU).to(DType::Float64);
+  const std::int64_t rows = values.size(0), classes = values.size(1);
+  std::vector<std::vector<double>> out(static_cast<std::size_t>(rows), std::vector<double>(classes));
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const double* row = values.data<double>() + r * classes;
+    const double largest = *std::max_element(row, row + classes);
+    double total = 0.0;
+    for (std::int64_t c = 0; c < classes; ++c) total += out[r][c] = std::exp(row[c] - largest);
+    for (double& p : out[r]) p /= total;
+  }
+  return out;
+}
+
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+  std::string quoted = "\"";
+  for (char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return quoted + "\"";
+}
+
+std::string csv_probability(double p) { return format("%.6f", p); }
 
 std::string class_list(const std::vector<std::string>& names) {
   std::string text;

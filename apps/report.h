@@ -38,9 +38,13 @@ class ConfusionMatrix {
   // The mean recall over the classes with support > 0 (0 when empty), as
   // scikit-learn's balanced_accuracy_score.
   double mean_class_accuracy() const;
+  // The mean F1 over the classes that occur or are predicted, as
+  // scikit-learn's f1_score(average="macro") over those labels.
+  double macro_f1() const;
 
   // One line per class (name, precision, recall, F1, support), then the mean
-  // class accuracy and the accuracy. `names` has num_classes entries.
+  // class accuracy with the macro-F1, and the accuracy. `names` has
+  // num_classes entries.
   std::string per_class_table(const std::vector<std::string>& names) const;
   // The counts with row (target) and column (prediction) labels.
   std::string matrix_table(const std::vector<std::string>& names) const;
@@ -54,6 +58,15 @@ class ConfusionMatrix {
   std::int64_t total_ = 0;
   std::vector<std::int64_t> counts_;  // num_classes x num_classes, row-major
 };
+
+// Softmax of each row of logits [N, C] (any floating dtype, any device), in
+// double: the class probabilities that predict and test --predictions report.
+std::vector<std::vector<double>> softmax_rows(const Tensor& logits);
+
+// A CSV field, quoted when it holds a comma, a quote or a line break (RFC
+// 4180), and a probability as a CSV number (6 decimals).
+std::string csv_field(const std::string& text);
+std::string csv_probability(double p);
 
 // Class names for a message: "Surprise, Fear, Disgust" (quoted with
 // printable(), at most kQuotedBytes of it).

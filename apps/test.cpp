@@ -3,6 +3,7 @@
 // precision, recall and F1, the mean class accuracy, the confusion matrix as
 // text and (-p) as a picture, and (--batch_sweep) how the ARM's batch-global
 // mean makes accuracy depend on the batch size and order.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -13,6 +14,7 @@
 #include "apps/plots.h"
 #include "data/loader.h"
 #include "data/dataset.h"
+#include "tensor/io/atomic_file.h"
 
 namespace armnet::apps {
 
@@ -37,10 +39,12 @@ struct TestArguments {
   std::string device = "cpu";
   std::string amp = "off", amp_dtype = "fp16";  // 16-bit inference
   std::shared_ptr<Autocast> autocast;           // from those two; null for off
+  std::string predictions;                      // a CSV file for one row per image
 };
 
 Evaluation evaluate_split(Classifier& model, const std::vector<LabeledImage>& images, int batch_size, bool shuffled,
-                          const TestArguments& arguments, const std::string& label) {
+                          const TestArguments& arguments, const std::string& label,
+                          const BatchLogits& each_batch = {}) {
   LoaderOptions loading;
   loading.batch_size = batch_size;
   loading.image_size = model.options().image_size;
@@ -50,7 +54,7 @@ Evaluation evaluate_split(Classifier& model, const std::vector<LabeledImage>& im
   loading.workers = arguments.workers;
   loading.max_image_pixels = arguments.max_image_pixels;
   Loader loader(images, loading);
-  return evaluate(model, loader, 0, label, {}, arguments.autocast.get());
+  return evaluate(model, loader, 0, label, {}, arguments.autocast.get(), each_batch);
 }
 
 void print_batch_sweep(Classifier& model, const std::vector<LabeledImage>& images, const TestArguments& arguments) {
@@ -98,7 +102,32 @@ void run_test(const TestArguments& arguments) {
   if (arguments.autocast)
     std::printf("16-bit inference: --amp %s %s\n", arguments.amp.c_str(), arguments.amp_dtype.c_str());
   std::fflush(stdout);
-  const Evaluation result = evaluate_split(*model, data.test, arguments.batch_size, false, arguments, "test");
+  // --predictions: one row per image, in the split's order.
+  std::string rows;
+  BatchLogits collect_rows;
+  if (!arguments.predictions.empty()) {
+    rows = "file,target,predicted";
+    for (const std::string& name : data.class_names) rows += "," + csv_field("p_" + name);
+    rows += "\n";
+    collect_rows = [&](const Batch& batch, const Tensor& logits) {
+      const std::vector<std::vector<double>> probabilities = softmax_rows(logits);
+      for (std::size_t r = 0; r < batch.sample_indices.size(); ++r) {
+        const LabeledImage& sample = data.test[static_cast<std::size_t>(batch.sample_indices[r])];
+        const std::vector<double>& p = probabilities[r];
+        const int predicted = static_cast<int>(std::max_element(p.begin(), p.end()) - p.begin());
+        rows += str_cat(csv_field(sample.path.empty() ? sample.name : sample.path), ",",
+                        csv_field(data.class_names[sample.label]), ",", csv_field(data.class_names[predicted]));
+        for (double probability : p) rows += "," + csv_probability(probability);
+        rows += "\n";
+      }
+    };
+  }
+  const Evaluation result =
+      evaluate_split(*model, data.test, arguments.batch_size, false, arguments, "test", collect_rows);
+  if (!arguments.predictions.empty()) {
+    write_file_atomically(arguments.predictions, {{rows.data(), rows.size()}});
+    std::fprintf(stderr, "wrote one row per image to %s\n", arguments.predictions.c_str());
+  }
   const ConfusionMatrix& confusion = result.confusion;
   std::printf("Test accuracy: %.4f\n", confusion.accuracy());
   std::printf("Test loss: %.4f\n\n", result.mean_loss);
@@ -110,10 +139,14 @@ void run_test(const TestArguments& arguments) {
     if (!out.empty()) fs::create_directories(out, error);
     check(!error, "--out ", out.string(), ": cannot create the directory: ", error.message());
     const std::string picture = (out / "confusion_matrix.png").string();
-    char title[64];
-    std::snprintf(title, sizeof title, "Accuracy: %.4f", confusion.accuracy());
+    // The model and the data set in the title, with the reference's accuracy.
+    char accuracy[32];
+    std::snprintf(accuracy, sizeof accuracy, "Accuracy: %.4f", confusion.accuracy());
+    const std::string title = str_cat(options.architecture, " ", options.image_size, " on ",
+                                      printable(fs::path(data.source).filename().string(), 40), " (",
+                                      data_format_name(data.format), "), ", accuracy);
     write_confusion_matrix_png(picture, confusion, short_names, title);
-    std::printf("\nwrote the confusion matrix picture %s\n", picture.c_str());
+    std::fprintf(stderr, "wrote the confusion matrix picture %s\n", picture.c_str());
   }
   if (arguments.batch_sweep) print_batch_sweep(*model, data.test, arguments);
 }
@@ -122,7 +155,7 @@ void run_test(const TestArguments& arguments) {
 
 void add_test_command(CLI::App& app) {
   auto arguments = std::make_shared<TestArguments>();
-  CLI::App* command = app.add_subcommand("test", "Evaluate a checkpoint on the test split of a RAF-DB-layout folder");
+  CLI::App* command = app.add_subcommand("test", "Evaluate a checkpoint on the evaluated split of a data set");
   command->add_option("-c,--checkpoint", arguments->checkpoint,
                       "armnet checkpoint, run directory (its best), reference .pth or safetensors weights")
       ->required();
@@ -147,6 +180,8 @@ void add_test_command(CLI::App& app) {
   add_max_image_pixels_option(*command, arguments->max_image_pixels);
   add_device_option(*command, arguments->device);
   add_amp_options(*command, arguments->amp, arguments->amp_dtype);
+  command->add_option("--predictions", arguments->predictions,
+                      "Write one row per image (file, target, predicted, the probabilities) to this CSV file");
   command->callback([arguments] {
     arguments->autocast = autocast_from_flags(arguments->amp, arguments->amp_dtype);
     run_test(*arguments);

@@ -218,10 +218,6 @@ std::vector<LabeledImage> stratified_subset(const std::vector<LabeledImage>& ima
 
 // ---- load_sample -------------------------------------------------------------------
 
-namespace {
-
-// The part of `image` inside `box`, clamped to the image; `name` (the file)
-// is named when nothing of the box lies inside.
 Image crop(const Image& image, const CropBox& box, const std::string& name) {
   const std::int64_t left = std::max<std::int64_t>(box.x, 0);
   const std::int64_t top = std::max<std::int64_t>(box.y, 0);
@@ -238,8 +234,6 @@ Image crop(const Image& image, const CropBox& box, const std::string& name) {
   }
   return out;
 }
-
-}  // namespace
 
 Image load_sample(const LabeledImage& sample, std::int64_t max_pixels) {
   Image image;

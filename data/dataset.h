@@ -71,6 +71,10 @@ struct LabeledImage {
   std::optional<CropBox> box;
 };
 
+// The part of `image` inside `box`, clamped to the image; `name` (the file)
+// is named in the error when nothing of the box lies inside.
+Image crop(const Image& image, const CropBox& box, const std::string& name);
+
 // The image a sample starts the pipeline from (data/transforms.h): decoded
 // or taken from memory, cropped to its box, RGB. Errors name the file.
 Image load_sample(const LabeledImage& sample, std::int64_t max_pixels = limits::kDefaultImagePixels);

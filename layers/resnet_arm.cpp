@@ -47,6 +47,21 @@ void check_images(const char* model, const Tensor& images) {
   check(images.ndim() == 4 && images.size(1) == 3, model, ": expected images [N, 3, H, W], got ", images.describe());
 }
 
+// `features` (features.0 .. features.7) on the images: a trace's last_stage.
+// For TraceGraph::FromLastStageAsLeaf the backbone runs without recording
+// (no gradient could pass the leaf anyway) and its output becomes a leaf that
+// requires grad.
+Tensor run_backbone(Module& features, const Tensor& images, TraceGraph graph) {
+  if (graph == TraceGraph::Whole) return features.forward(images);
+  Tensor last_stage;
+  {
+    autograd::NoGradGuard no_grad;
+    last_stage = features.forward(images);
+  }
+  last_stage.requires_grad_(true);
+  return last_stage;
+}
+
 // torchvision's BasicBlock: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut),
 // the shortcut being x or downsample(x) = bn(conv 1x1 stride s (x)).
 class BasicBlock : public Module {
@@ -99,7 +114,8 @@ std::shared_ptr<Sequential> make_resnet18_features(Generator& generator) {
 
 // The reference's Amend module `arm`: x [N, 2, H, W] (the shuffled features)
 // -> de-albino (one 32x32 kernel, stride 8, per channel) -> bn -> the mean
-// over channels plus alpha times the batch-global mean -> [N, h*w].
+// over channels plus alpha times the batch-global mean -> [N, h*w]. It is
+// run through amend(), which records each step in a ForwardTrace.
 //
 // Tensors in PyTorch's order (own parameters, own buffers, children): alpha,
 // [global_running_mean, only with batch_independent_eval], de_albino.weight,
@@ -115,11 +131,13 @@ class AmendModule : public Module {
     bn_ = register_module("bn", std::make_shared<BatchNorm2d>(2));
   }
 
-  Tensor forward(const Tensor& x) override {
-    const Tensor amended = bn_->forward(de_albino_->forward(x));  // [N, 2, h, w]
-    const Tensor channel_mean = mean(amended, {1}, true);         // [N, 1, h, w]
-    const Tensor global = global_mean(amended);                   // [1, 1, h, w]
-    return add(channel_mean, mul(alpha_, global)).flatten();
+  // Fills the ARM's fields of `trace` from trace.shuffled [N, 2, H, W].
+  void amend(ForwardTrace& trace) {
+    trace.de_albino = de_albino_->forward(trace.shuffled);                  // [N, 2, h, w]
+    trace.amended_bn = bn_->forward(trace.de_albino);                       // [N, 2, h, w]
+    trace.channel_mean = mean(trace.amended_bn, {1}, true);                 // [N, 1, h, w]
+    trace.global_term = mul(alpha_, global_mean(trace.amended_bn));         // [1, 1, h, w]
+    trace.amended = add(trace.channel_mean, trace.global_term).flatten();  // [N, h*w]
   }
 
   const Tensor& alpha() const { return alpha_; }
@@ -164,15 +182,17 @@ class ResNet18Arm : public Classifier {
     fc_ = register_module("fc", std::make_shared<Linear>(amended_side * amended_side, options.num_classes, generator));
   }
 
-  Tensor forward(const Tensor& images) override {
+  ForwardTrace trace(const Tensor& images, TraceGraph graph) override {
     check_images("ResNet18_ARM", images);
     const std::int64_t size = options_.image_size;
     check(images.size(2) == size && images.size(3) == size, "ResNet18_ARM: built for ", size, "x", size,
           " images (its fc width follows the size), got ", images.describe());
-    Tensor x = features_->forward(images);      // [N, 512, s, s]
-    x = pixel_shuffle(x, kShuffleFactor);       // [N, 2, 16s, 16s]
-    x = arm_->forward(x);                       // [N, h*w]
-    return fc_->forward(dropout_->forward(x));  // [N, num_classes]
+    ForwardTrace trace;
+    trace.last_stage = run_backbone(*features_, images, graph);       // [N, 512, s, s]
+    trace.shuffled = pixel_shuffle(trace.last_stage, kShuffleFactor);  // [N, 2, 16s, 16s]
+    arm_->amend(trace);                                                // ... trace.amended [N, h*w]
+    trace.logits = fc_->forward(dropout_->forward(trace.amended));     // [N, num_classes]
+    return trace;
   }
 
   Tensor alpha() const override { return arm_->alpha(); }
@@ -196,10 +216,13 @@ class ResNet18 : public Classifier {
     fc_ = register_module("fc", std::make_shared<Linear>(kFeatureChannels, options.num_classes, generator));
   }
 
-  Tensor forward(const Tensor& images) override {
+  ForwardTrace trace(const Tensor& images, TraceGraph graph) override {
     check_images("ResNet18", images);
-    const Tensor pooled = global_avg_pool2d(features_->forward(images));  // [N, 512]
-    return fc_->forward(dropout_->forward(pooled));
+    ForwardTrace trace;
+    trace.last_stage = run_backbone(*features_, images, graph);  // [N, 512, s, s]
+    const Tensor pooled = global_avg_pool2d(trace.last_stage);   // [N, 512]
+    trace.logits = fc_->forward(dropout_->forward(pooled));
+    return trace;
   }
 
   Generator& dropout_generator() override { return dropout_->generator(); }

@@ -25,10 +25,39 @@ struct ModelOptions {
   std::uint64_t seed = 0;  // initialisation (torchvision's scheme, see ARM-SPEC)
 };
 
+// The named intermediate tensors of one forward pass (Classifier::trace),
+// for pictures of what the model computes (`armnet explain`). Shapes for a
+// 224 x 224 input; the ARM's fields stay undefined for the baseline.
+struct ForwardTrace {
+  Tensor last_stage;    // the output of features.7 (layer4), [N, 512, 7, 7]
+  Tensor shuffled;      // ARM: pixel_shuffle(last_stage, 16), [N, 2, 112, 112]
+  Tensor de_albino;     // ARM: the shared 32x32 kernel's output, before arm.bn, [N, 2, 11, 11]
+  Tensor amended_bn;    // ARM: arm.bn of de_albino, [N, 2, 11, 11]
+  Tensor channel_mean;  // ARM: the mean of amended_bn over its 2 channels, [N, 1, 11, 11]
+  Tensor global_term;   // ARM: alpha x the batch-global mean (over N and channels), [1, 1, 11, 11]
+  Tensor amended;       // ARM: channel_mean + global_term flattened, [N, 121]: what fc reads (after dropout)
+  Tensor logits;        // [N, num_classes], what forward() returns
+};
+
+// Where a trace's autograd graph starts.
+enum class TraceGraph {
+  Whole,                  // as forward(): gradients reach every parameter
+  FromLastStageAsLeaf,    // last_stage is a detached leaf that requires grad (the
+                          // backbone runs without recording); the rest of the
+                          // model runs from it, so a backward from the logits
+                          // leaves d logits / d last_stage in last_stage.grad()
+                          // (Grad-CAM)
+};
+
 // The classifier: forward(images [N, 3, S, S]) -> logits [N, num_classes].
 // For "arm", alpha() is the learnable affinity weight (shape [1]).
 class Classifier : public Module {
  public:
+  // trace(images).logits, the one implementation of the forward pass.
+  Tensor forward(const Tensor& images) final { return trace(images).logits; }
+  // One forward pass that keeps its intermediates (same mode, same numbers
+  // as forward()).
+  virtual ForwardTrace trace(const Tensor& images, TraceGraph graph = TraceGraph::Whole) = 0;
   virtual Tensor alpha() const { return Tensor(); }
   // The generator of the dropout masks (checkpoints save its state so that a
   // resumed run draws the masks an uninterrupted one would).

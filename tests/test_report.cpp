@@ -132,6 +132,7 @@ BOOST_AUTO_TEST_CASE(hand_computed_metrics) {
     }
   }
   BOOST_TEST(matrix.mean_class_accuracy() == (5.0 / 6 + 0.5 + 0.8) / 3, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(matrix.macro_f1() == (10.0 / 14 + 0.6 + 0.8) / 3, boost::test_tools::tolerance(1e-12));
 }
 
 BOOST_AUTO_TEST_CASE(zero_division_gives_zero) {
@@ -164,6 +165,11 @@ BOOST_AUTO_TEST_CASE(zero_division_gives_zero) {
   // Only classes 0 and 1 have samples: (1/2 + 2/3) / 2.
   BOOST_TEST(matrix.mean_class_accuracy() == (0.5 + 2.0 / 3) / 2, boost::test_tools::tolerance(1e-12));
   BOOST_TEST(matrix.accuracy() == 3.0 / 5, boost::test_tools::tolerance(1e-12));
+  // Macro-F1 over the classes that occur or are predicted (0, 1 and 2, not
+  // 3), as scikit-learn's f1_score(average="macro"): F1 of class 0 is
+  // 2 x 1 x 1/2 / (1 + 1/2) = 2/3, of class 1 2/3, of class 2 0.
+  BOOST_TEST(matrix.macro_f1() == (2.0 / 3 + 2.0 / 3 + 0.0) / 3, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(empty.macro_f1() == 0.0);
 
   // A class that occurs but is never predicted: precision 0, recall 0.
   ConfusionMatrix missed(2);
@@ -240,7 +246,7 @@ BOOST_AUTO_TEST_CASE(per_class_table_holds_the_numbers) {
   BOOST_TEST((lines[1] == std::vector<std::string>{"A", "0.6250", "0.8333", "0.7143", "6"}));
   BOOST_TEST((lines[2] == std::vector<std::string>{"B", "0.7500", "0.5000", "0.6000", "6"}));
   BOOST_TEST((lines[3] == std::vector<std::string>{"C", "0.8000", "0.8000", "0.8000", "5"}));
-  BOOST_TEST((lines[4] == std::vector<std::string>{"mean", "class", "accuracy", "0.7111"}));
+  BOOST_TEST((lines[4] == std::vector<std::string>{"mean", "class", "accuracy", "0.7111,", "macro-F1", "0.7048"}));
   BOOST_TEST((lines[5] == std::vector<std::string>{"accuracy", "0.7059", "(17", "samples)"}));
 }
 

@@ -6,7 +6,9 @@
 #                 itself never uses PyTorch)
 set -euo pipefail
 packages=(cmake ninja-build g++ pkg-config libeigen3-dev libboost-test-dev libstb-dev libcli11-dev nlohmann-json3-dev
-          libfmt-dev libdnnl-dev libzip-dev zlib1g-dev libcairo2-dev fonts-dejavu-core)
+          libfmt-dev libdnnl-dev libzip-dev zlib1g-dev libcairo2-dev fonts-dejavu-core
+          libonnx-dev libprotobuf-dev protobuf-compiler
+          libopencv-core-dev libopencv-imgproc-dev libopencv-dnn-dev libopencv-objdetect-dev opencv-data)
 if [[ "${1:-}" == "--with-torch" ]]; then packages+=(python3-torch python3-torchvision); fi
 
 missing=()
