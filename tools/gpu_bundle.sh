@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds, here, everything tools/gpu_check.sh needs on a lent GPU machine into
 # one folder of at most 64 MiB (ARMNET_BUNDLE_DIR, default .gpu-bundle/ in the
-# checkout, which git ignores): the armnet program, the CUDA test programs,
+# checkout, which git ignores): the armnet program (with ONNX, for the
+# onnxruntime comparison), the CUDA test programs,
 # the CUDA kernel benchmark, the training-step benchmark, and the shared
 # libraries that machine lacks. It
 # has the CUDA 13 runtime, cuDNN and cuBLAS (PyTorch's nvidia packages),
@@ -21,7 +22,13 @@ if command -v ccache >/dev/null; then
   launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
 fi
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DARMNET_CUDA=ON -DARMNET_CUDA_ARCHS=90 \
-  -DCMAKE_DISABLE_FIND_PACKAGE_dnnl=ON "${launcher[@]}" >/dev/null
+  -DCMAKE_DISABLE_FIND_PACKAGE_dnnl=ON -DARMNET_OPENCV=OFF "${launcher[@]}" >/dev/null
+# gpu_check.sh exports ONNX graphs there with the bundle's armnet (its
+# onnxruntime row): the build needs ONNX here (libonnx-dev), whose shared
+# libraries the bundle then carries (ONNX's graphs are 45 MB, too big to
+# carry, so they are made there).
+grep -q ARMNET_WITH_ONNX "$build/build.ninja" ||
+  echo "gpu_bundle: warning: armnet is built without ONNX (libonnx-dev): gpu_check.sh's onnxruntime row will fail" >&2
 programs=(armnet armnet_cuda_kernels armnet_train_bench)
 for source in tests/test_cuda_*.cpp; do programs+=("$(basename "$source" .cpp)"); done
 cmake --build "$build" --target "${programs[@]}"

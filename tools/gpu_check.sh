@@ -9,7 +9,9 @@
 #   1. the CUDA test programs (every op against its CPU twin, the whole model,
 #      the allocator, checkpoints across devices): passed / failed / skipped
 #   2. two epochs on a small synthetic set with --device cuda against the
-#      same on the CPU: the losses per epoch side by side (within 2%)
+#      same on the CPU: the losses per epoch side by side (within 2%); then
+#      that model exported as ONNX (float32, float16) run in onnxruntime
+#      against armnet's logits
 #   3. mixed precision: one synthetic epoch each in float32, O1 and O2,
 #      float16 and bfloat16 (loss, skipped steps, images/s of the epoch), and
 #      the training step of armnet_train_bench at batch 64, 224x224 (images/s,
@@ -109,6 +111,67 @@ for a, b in zip(cpu, cuda):
         print(f"epoch {a['epoch']} {key}: cpu {x:.5f} cuda {y:.5f} {'ok' if ok else 'DIFFERS'}")
 PY
 )
+fi
+
+# ---- 2b. the exported ONNX graphs in onnxruntime ---------------------------------------
+# Step 2's checkpoint (112x112, trained statistics) exported as ONNX, float32
+# and float16 (the bundle's armnet has ONNX: tools/gpu_bundle.sh), against
+# armnet's own logits on the same 4 images (dump-grads --eval): float32 on
+# onnxruntime's CPU provider within 1e-4 of the largest logit, float16 on
+# its CUDA provider (reported; 2e-2 counts as agreeing). docs/deployment.md.
+onnx_dir="$out/onnx"
+checkpoint=""
+for run in "$out/run_cuda" "$out/run_cpu"; do [[ -f "$run/best.safetensors" ]] && { checkpoint=$run; break; }; done
+seconds=$(limit 120)
+if ((seconds == 0)); then
+  row "onnxruntime vs armnet" "NOT RUN" "deadline reached"
+elif [[ -z "$checkpoint" ]]; then
+  row "onnxruntime vs armnet" "NOT RUN" "no checkpoint from step 2"
+else
+  mkdir -p "$onnx_dir"
+  result=$(timeout "$seconds" bash -c '
+    set -e
+    armnet=$1 checkpoint=$2 dir=$3
+    python3 - "$dir/input.safetensors" <<PY
+import json, struct, sys, numpy as np
+x = np.random.default_rng(3).standard_normal((4, 3, 112, 112)).astype(np.float32)
+t = np.zeros(4, np.int64)
+h = json.dumps({"input": {"dtype": "F32", "shape": list(x.shape), "data_offsets": [0, x.nbytes]},
+                "target": {"dtype": "I64", "shape": [4], "data_offsets": [x.nbytes, x.nbytes + t.nbytes]}}).encode()
+open(sys.argv[1], "wb").write(struct.pack("<Q", len(h)) + h + x.tobytes() + t.tobytes())
+PY
+    "$armnet" export -c "$checkpoint" --onnx "$dir/model.onnx" --weights "$dir/weights.safetensors" >&2
+    "$armnet" export -c "$checkpoint" --onnx "$dir/model_fp16.onnx" --amp fp16 >&2
+    "$armnet" dump-grads --model arm --weights "$dir/weights.safetensors" --input "$dir/input.safetensors" \
+      --out "$dir/armnet.safetensors" --eval >&2
+    python3 - "$dir" <<PY
+import json, struct, sys, numpy as np, onnxruntime as ort
+d = sys.argv[1]
+def read(path, name):
+    data = open(path, "rb").read(); n = struct.unpack("<Q", data[:8])[0]
+    info = json.loads(data[8:8 + n])[name]; b, e = info["data_offsets"]
+    dtype = {"F32": np.float32, "I64": np.int64}[info["dtype"]]
+    return np.frombuffer(data[8 + n + b:8 + n + e], dtype).reshape(info["shape"])
+x, want = read(d + "/input.safetensors", "input"), read(d + "/armnet.safetensors", "logits")
+def diff(file, providers):
+    got = ort.InferenceSession(d + "/" + file, providers=providers).run(["logits"], {"input": x})[0]
+    return float(np.abs(got - want).max() / np.abs(want).max())
+cuda = "CUDAExecutionProvider" in ort.get_available_providers()
+f32 = diff("model.onnx", ["CPUExecutionProvider"])
+f16 = diff("model_fp16.onnx", ["CUDAExecutionProvider"] if cuda else ["CPUExecutionProvider"])
+ok = f32 <= 1e-4 and f16 <= 2e-2
+where = "CUDA" if cuda else "CPU"
+print(("agrees" if ok else "DIFFERS") + f"|onnxruntime {ort.__version__}: float32 (CPU) {f32:.1e}, "
+      f"float16 ({where}) {f16:.1e} of the largest logit")
+PY
+  ' _ "$bundle/bin/armnet" "$checkpoint" "$onnx_dir" 2> "$onnx_dir/log.txt")
+  status=$?
+  rm -f "$onnx_dir"/*.onnx "$onnx_dir"/weights.safetensors "$onnx_dir"/armnet.safetensors  # 45 MB each
+  if [[ $status == 0 && -n "$result" ]]; then
+    row "onnxruntime vs armnet" "${result%%|*}" "${result#*|}"
+  else
+    row "onnxruntime vs armnet" "FAILED $status" "$(grep -v '^[[:space:]]*$' "$onnx_dir/log.txt" | tail -1 | cut -c1-150)"
+  fi
 fi
 
 # ---- 3. mixed precision: an epoch and a step benchmark per setting ---------------------
