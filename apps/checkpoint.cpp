@@ -1,12 +1,16 @@
 #include "apps/checkpoint.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <optional>
 #include <type_traits>
 
 #include "apps/commands.h"
+#include "data/image.h"
 #include "data/raf_db.h"
 #include "layers/state_dict.h"
 #include "tensor/io/safetensors.h"
@@ -324,15 +328,47 @@ bool has_suffix(const std::string& text, const std::string& suffix) {
   return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// The first 4 bytes: safetensors starts with a little-endian header length,
-// a .pth file with a zip signature "PK\x03\x04".
-bool looks_like_zip(const std::string& path) {
+// The first `count` bytes of a file (fewer when it is shorter); nothing when
+// it cannot be opened, which the reader that follows reports.
+std::optional<std::string> first_bytes(const std::string& path, std::size_t count) {
   std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (file == nullptr) return false;
-  char magic[4] = {};
-  const std::size_t got = std::fread(magic, 1, 4, file);
+  if (file == nullptr) return std::nullopt;
+  std::string bytes(count, '\0');
+  bytes.resize(std::fread(bytes.data(), 1, count, file));
   std::fclose(file);
-  return got == 4 && magic[0] == 'P' && magic[1] == 'K' && magic[2] == 3 && magic[3] == 4;
+  return bytes;
+}
+
+// A .pth file of PyTorch 1.6 and later is a zip archive ("PK\x03\x04").
+bool is_zip(const std::string& head) { return head.compare(0, 4, std::string("PK\x03\x04", 4)) == 0; }
+
+// What a file that cannot be a checkpoint is, from its first bytes, for
+// "not a checkpoint: FILE is a PNG image"; empty when it may be one: a zip
+// (.pth), a pickle (an old .pth) or a safetensors file (an 8-byte header
+// length, then the header's JSON object).
+std::string what_else_it_is(const std::string& head) {
+  if (head.empty()) return "an empty file";
+  if (is_zip(head) || static_cast<unsigned char>(head[0]) == 0x80) return "";
+  const auto* bytes = reinterpret_cast<const std::uint8_t*>(head.data());
+  switch (image_format_of(bytes, head.size())) {
+    case ImageFormat::Jpeg: return "a JPEG image";
+    case ImageFormat::Png: return "a PNG image";
+    case ImageFormat::Bmp: return "a BMP image";
+    case ImageFormat::None: break;
+  }
+  if (head.compare(0, 4, "GIF8") == 0) return "a GIF image";
+  if (head.compare(0, 4, "%PDF") == 0) return "a PDF document";
+  if (head.compare(0, 2, "\x1f\x8b") == 0) return "a gzip file";
+  if (head.size() > 8 && head[8] == '{') return "";
+  const bool text = std::all_of(head.begin(), head.end(), [](char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return byte >= 0x20 ? byte != 0x7f : (c == '\n' || c == '\r' || c == '\t');
+  });
+  if (text) return "a text file";
+  std::string start;
+  for (std::size_t i = 0; i < std::min<std::size_t>(head.size(), 8); ++i)
+    start += str_cat(i == 0 ? "" : " ", "0123456789abcdef"[bytes[i] >> 4], "0123456789abcdef"[bytes[i] & 15]);
+  return str_cat("neither safetensors nor a PyTorch file (it starts with the bytes ", start, ")");
 }
 
 std::string resolve_checkpoint_path(const std::string& path) {
@@ -373,7 +409,13 @@ Checkpoint read_checkpoint(const std::string& given_path) {
   Checkpoint checkpoint;
   checkpoint.path = resolve_checkpoint_path(given_path);
   const std::string& path = checkpoint.path;
-  if (looks_like_zip(path) || has_suffix(path, ".pth") || has_suffix(path, ".pt")) {
+  const std::optional<std::string> head = first_bytes(path, 512);
+  if (head) {
+    const std::string other = what_else_it_is(*head);
+    check(other.empty(), "not a checkpoint: ", path, " is ", other,
+          " (armnet reads its own checkpoints, safetensors weights and PyTorch .pth files)");
+  }
+  if ((head && is_zip(*head)) || has_suffix(path, ".pth") || has_suffix(path, ".pt")) {
     checkpoint.weights = without_module_prefix(read_torch_checkpoint(path));
     return checkpoint;
   }

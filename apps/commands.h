@@ -1,8 +1,8 @@
 // The subcommands of `armnet`, one file each in apps/. Each add_*_command
 // adds its subcommand, flags and callback to the CLI11 app; the callback
 // throws armnet::Error on bad input, which main() turns into one line on
-// stderr and exit status 1. A command that ends with another status (train
-// interrupted by Ctrl-C: 130) throws CLI::RuntimeError(status).
+// stderr and exit status 1 (UsageError: 2). A command that ends with another
+// status (train interrupted by Ctrl-C: 130) throws CLI::RuntimeError(status).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -13,6 +13,7 @@
 #include "autograd/autocast.h"
 #include "data/dataset.h"
 #include "tensor/device.h"
+#include "tensor/error.h"
 
 namespace armnet::apps {
 
@@ -22,6 +23,20 @@ void add_synth_command(CLI::App& app);       // apps/synth.cpp
 void add_train_command(CLI::App& app);       // apps/train.cpp
 void add_test_command(CLI::App& app);        // apps/test.cpp
 void add_predict_command(CLI::App& app);     // apps/predict.cpp
+void add_export_command(CLI::App& app);      // apps/export.cpp
+void add_explain_command(CLI::App& app);     // apps/explain.cpp
+
+// A mistake in how a command was called (a flag's value, flags that do not
+// go together, an unknown command): main() prints it as one line, as any
+// error, but exits with status 2, as argparse and most Unix tools do.
+// Errors met while running (a missing file, a corrupt image) stay Error: 1.
+class UsageError : public Error {
+ public:
+  using Error::Error;
+};
+
+// What this build offers (apps/info.cpp): `armnet info`, `armnet --version`.
+std::string build_description();
 
 // Checks of numbers given on the command line, applied to the text before
 // CLI11 converts it (apps/flags.cpp): CLI11 alone turns "-1" and

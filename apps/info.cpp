@@ -1,4 +1,5 @@
-// `armnet info`: what this build and this machine offer.
+// `armnet info` and `armnet --version`: what this build and this machine
+// offer. ARMNET_VERSION and ARMNET_BUILD_TYPE come from CMakeLists.txt.
 #include <cstdio>
 #include <string>
 
@@ -6,26 +7,41 @@
 #include "kernels/conv2d.h"
 #include "kernels/cpu/gemm.h"
 #include "tensor/device.h"
+#include "tensor/error.h"
 
 namespace armnet::apps {
 
-static void print_info() {
-  std::printf("armnet 0.1.0\n");
+
+std::string build_description() {
   std::string isas;
   for (const std::string& isa : cpu::supported_gemm_isas()) isas += (isas.empty() ? "" : ", ") + isa;
-  std::printf("cpu gemm: %s (supported: %s)\n", cpu::gemm_isa().c_str(), isas.c_str());
-  std::printf("cpu float32 convolution: %s\n", kernels::conv2d_implementation_name(kernels::conv2d_implementation()));
+  std::string text = str_cat("armnet ", ARMNET_VERSION, " (", ARMNET_BUILD_TYPE[0] ? ARMNET_BUILD_TYPE : "default",
+                             " build)\n");
+  text += str_cat("cpu gemm: ", cpu::gemm_isa(), " (supported: ", isas, ")\n");
+  text += str_cat("cpu float32 convolution: ",
+                  kernels::conv2d_implementation_name(kernels::conv2d_implementation()), "\n");
 #ifdef ARMNET_WITH_CUDA
-  std::printf("cuda: built (%s)\n", cuda::library_versions().c_str());
-  std::printf("gpu: %s\n", cuda_available() ? "available" : cuda_unavailable_reason().c_str());
+  text += str_cat("cuda: built (", cuda::library_versions(), ")\n");
+  text += str_cat("gpu: ", cuda_available() ? "available" : cuda_unavailable_reason(), "\n");
 #else
-  std::printf("cuda: not built (no nvcc at configure time)\n");
+  text += "cuda: not built (no nvcc at configure time)\n";
 #endif
+#ifdef ARMNET_WITH_ONNX
+  text += "onnx export: built\n";
+#else
+  text += "onnx export: not built (no libonnx-dev at configure time)\n";
+#endif
+#ifdef ARMNET_WITH_OPENCV
+  text += "face detection: built (OpenCV's Haar cascade)\n";
+#else
+  text += "face detection: not built (no OpenCV at configure time, or -DARMNET_OPENCV=OFF)\n";
+#endif
+  return text;
 }
 
 void add_info_command(CLI::App& app) {
   app.add_subcommand("info", "Print the build's CPU code paths and CUDA libraries, and whether a GPU is usable")
-      ->callback(print_info);
+      ->callback([] { std::fputs(build_description().c_str(), stdout); });
 }
 
 }  // namespace armnet::apps

@@ -101,7 +101,7 @@ void load_pretrained(Classifier& model, const std::string& path) {
   } catch (const Error& error) {
     throw Error(str_cat("--pretrained ", path, ": ", error.what()));
   }
-  std::printf("loaded %zu ImageNet tensors from %s into the feature stack\n", mapped.size(), path.c_str());
+  std::fprintf(stderr, "loaded %zu ImageNet tensors from %s into the feature stack\n", mapped.size(), path.c_str());
 }
 
 // metrics.csv: a row per epoch. The per-class recall columns are named
@@ -144,13 +144,13 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 // mark of tensors in use, on the CPU the process's peak resident size.
 void print_peak_memory(Device device) {
   if (device == Device::CUDA) {
-    std::printf("peak GPU memory in tensors: %.0f MiB\n",
+    std::fprintf(stderr, "peak GPU memory in tensors: %.0f MiB\n",
                 static_cast<double>(memory_stats(Device::CUDA).peak_in_use) / (1024.0 * 1024.0));
     return;
   }
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
-  std::printf("peak resident memory: %.0f MiB\n", static_cast<double>(usage.ru_maxrss) / 1024.0);
+  std::fprintf(stderr, "peak resident memory: %.0f MiB\n", static_cast<double>(usage.ru_maxrss) / 1024.0);
 }
 
 // The run's mixed precision (null for --amp off).
@@ -228,7 +228,7 @@ void move_run_aside(const fs::path& out) {
     if (fs::exists(aside, error)) continue;
     fs::rename(out, aside, error);
     check(!error, "--force: cannot move ", out.string(), " to ", aside.string(), ": ", error.message());
-    std::printf("--force: moved the run in %s to %s\n", out.string().c_str(), aside.string().c_str());
+    std::fprintf(stderr, "--force: moved the run in %s to %s\n", out.string().c_str(), aside.string().c_str());
     return;
   }
   throw Error(str_cat("--force: ", out.string(), ".1 .. .9999 all exist; move some aside first"));
@@ -394,7 +394,7 @@ int train_in(TrainingState& state, Checkpoint& start, const std::string& resume_
         optimizer_note = str_cat(" (its optimizer state is ", start.training->options.optimizer, "'s: the ",
                                  options.optimizer, " optimizer starts afresh)");
       }
-      std::printf("started from the weights of %s%s\n", start.path.c_str(), optimizer_note.c_str());
+      std::fprintf(stderr, "started from the weights of %s%s\n", start.path.c_str(), optimizer_note.c_str());
     }
   }
 
@@ -407,18 +407,18 @@ int train_in(TrainingState& state, Checkpoint& start, const std::string& resume_
         options.raf_path, " now makes ", batches, " batches per epoch: the data set changed since");
 
   StopRequestHandler stop;
-  std::printf("armnet train: %s model, %dx%d input, %d classes\n%s\n", options.model.c_str(), options.image_size,
+  std::fprintf(stderr, "armnet train: %s model, %dx%d input, %d classes\n%s\n", options.model.c_str(), options.image_size,
               options.image_size, data.num_classes(), data.summary().c_str());
-  std::printf("  %s lr %g (x%g per epoch), weight decay %g, batch %d (validation %d), %lld batches per epoch, "
+  std::fprintf(stderr, "  %s lr %g (x%g per epoch), weight decay %g, batch %d (validation %d), %lld batches per epoch, "
               "sampler %s, seed %llu, %s, %d loader workers\n",
               options.optimizer.c_str(), initial_lr(options), options.lr_gamma, options.weight_decay,
               options.batch_size, options.val_batch_size, static_cast<long long>(batches), options.sampler.c_str(),
               static_cast<unsigned long long>(options.seed), options.device.c_str(), train_loader.workers());
   if (amp)
-    std::printf("  mixed precision %s %s, loss scale %g%s\n", options.amp.c_str(), options.amp_dtype.c_str(),
+    std::fprintf(stderr, "  mixed precision %s %s, loss scale %g%s\n", options.amp.c_str(), options.amp_dtype.c_str(),
                 state.scaler.scale, state.scaler.dynamic ? " (dynamic)" : " (fixed)");
   if (!resume_dir.empty()) {
-    std::printf("  resuming %s at epoch %lld, batch %lld of %lld\n", start.path.c_str(),
+    std::fprintf(stderr, "  resuming %s at epoch %lld, batch %lld of %lld\n", start.path.c_str(),
                 static_cast<long long>(state.epoch + 1), static_cast<long long>(state.batches_done),
                 static_cast<long long>(batches));
   }
@@ -430,7 +430,7 @@ int train_in(TrainingState& state, Checkpoint& start, const std::string& resume_
   };
   auto interrupted = [&]() {
     save(last_path);
-    std::printf("interrupted: saved %s (epoch %lld, batch %lld of %lld); continue with: armnet train --resume %s\n",
+    std::fprintf(stderr, "interrupted: saved %s (epoch %lld, batch %lld of %lld); continue with: armnet train --resume %s\n",
                 last_path.c_str(), static_cast<long long>(state.epoch + 1),
                 static_cast<long long>(state.batches_done), static_cast<long long>(batches), options.out.c_str());
     return 130;
@@ -539,7 +539,7 @@ int train_in(TrainingState& state, Checkpoint& start, const std::string& resume_
       state.best_accuracy = selected;
       state.best_epoch = metrics.epoch;
       save(best_path);
-      std::printf("  best so far (validation %s %.4f): saved %s\n", options.select_best.c_str(), selected,
+      std::fprintf(stderr, "  best so far (validation %s %.4f): saved %s\n", options.select_best.c_str(), selected,
                   best_path.c_str());
     }
     save(last_path);
@@ -581,17 +581,21 @@ int run_training(const TrainOptions& given, const std::string& resume_dir, const
   }
   state.options.max_image_pixels = given.max_image_pixels;
   const TrainOptions& options = state.options;
-  check_train_options(options);
+  try {  // flags out of range, or a size too small for the ARM: refused now, as usage errors
+    check_train_options(options);
+    if (options.model == "arm") arm_feature_count(options.image_size);
+  } catch (const Error& error) {
+    throw UsageError(error.what());
+  }
   const Device device = device_from_flag(options.device);
-  if (options.model == "arm") arm_feature_count(options.image_size);  // a size too small for the ARM, refused now
   if (state.epoch >= options.epochs) {
     // Nothing is written; only what dead processes left in the directory goes.
     std::error_code error;
     if (fs::is_directory(options.out, error)) remove_stale_temporaries(options.out);
     if (resume_dir.empty())
-      std::printf("nothing to train: --epochs %d; nothing written\n", options.epochs);
+      std::fprintf(stderr, "nothing to train: --epochs %d; nothing written\n", options.epochs);
     else
-      std::printf("nothing to train: %s has done %lld of %d epochs (give --epochs N to train on); nothing written\n",
+      std::fprintf(stderr, "nothing to train: %s has done %lld of %d epochs (give --epochs N to train on); nothing written\n",
                   resume_dir.c_str(), static_cast<long long>(state.epoch), options.epochs);
     return 0;
   }
@@ -630,7 +634,9 @@ void add_train_command(CLI::App& app) {
                    o.limit_test);
   command->add_option("--batch_size", o.batch_size, "Training batch size")->capture_default_str();
   command->add_option("--val_batch_size", o.val_batch_size, "Validation batch size")->capture_default_str();
-  command->add_option("--optimizer", o.optimizer, "adam or sgd")->capture_default_str();
+  command->add_option("--optimizer", o.optimizer, "adam or sgd")
+      ->check(CLI::IsMember({"adam", "sgd"}))
+      ->capture_default_str();
   command->add_option("--lr", o.lr, "Initial learning rate (default: adam 0.001, sgd 0.01)")->check(finite_number());
   command->add_option("--momentum", o.momentum, "SGD momentum")->check(finite_number())->capture_default_str();
   command->add_option("--weight_decay", o.weight_decay, "L2 weight decay added to the gradient")
@@ -642,7 +648,9 @@ void add_train_command(CLI::App& app) {
   command->add_option("--workers", o.workers, "Data-loading threads (0: one per core)")->capture_default_str();
   command->add_option("--epochs", o.epochs, "Epochs to train (with --resume: the new total)")->capture_default_str();
   command->add_option("-c,--checkpoint", o.checkpoint, "Start from these weights (armnet or reference .pth)");
-  command->add_option("--model", o.model, "arm (ResNet-18 + ARM) or resnet18 (baseline)")->capture_default_str();
+  command->add_option("--model", o.model, "arm (ResNet-18 + ARM) or resnet18 (baseline)")
+      ->check(CLI::IsMember({"arm", "resnet18"}))
+      ->capture_default_str();
   command->add_option("--pretrained", o.pretrained,
                       "torchvision's ImageNet ResNet-18 for the feature stack: auto (PyTorch's cache, if there), "
                       "none, or a .pth file")
@@ -654,6 +662,7 @@ void add_train_command(CLI::App& app) {
   command->add_flag("--batch_independent_eval", o.batch_independent_eval,
                     "ARM: evaluate with a running global mean instead of the batch's");
   command->add_option("--sampler", o.sampler, "shuffle (the reference) or mrr (class-balanced resampling)")
+      ->check(CLI::IsMember({"shuffle", "mrr"}))
       ->capture_default_str();
   command->add_option("--mrr_target", o.mrr_target, "MRR's samples per class (0: the largest class)")
       ->capture_default_str();

@@ -303,19 +303,27 @@ void check_bmp_palette_entries(const std::uint8_t* bytes, const BmpLayout& layou
 
 }  // namespace
 
+ImageFormat image_format_of(const std::uint8_t* bytes, std::size_t size) {
+  if (starts_with(bytes, size, kJpegSignature, sizeof(kJpegSignature))) return ImageFormat::Jpeg;
+  if (starts_with(bytes, size, kPngSignature, sizeof(kPngSignature))) return ImageFormat::Png;
+  if (starts_with(bytes, size, kBmpSignature, sizeof(kBmpSignature))) return ImageFormat::Bmp;
+  return ImageFormat::None;
+}
+
 Image decode_image_bytes(const std::uint8_t* bytes, std::size_t size, const std::string& name,
                          std::int64_t max_pixels) {
   check(size > 0, name, ": empty file (0 bytes)");
   check(size <= static_cast<std::size_t>(INT_MAX), name, ": ", size, " bytes is too large for an image");
-  if (starts_with(bytes, size, kJpegSignature, sizeof(kJpegSignature))) {
+  const ImageFormat format = image_format_of(bytes, size);
+  if (format == ImageFormat::Jpeg) {
     check_jpeg_complete(bytes, size, name);
     check_jpeg_huffman_tables(bytes, size, name);
-  } else if (starts_with(bytes, size, kPngSignature, sizeof(kPngSignature))) {
+  } else if (format == ImageFormat::Png) {
     check_png_complete(bytes, size, name);
-  } else if (!starts_with(bytes, size, kBmpSignature, sizeof(kBmpSignature))) {
+  } else if (format == ImageFormat::None) {
     throw Error(str_cat(name, ": not a JPEG, PNG or BMP image"));
   }
-  const bool bmp = bytes[0] == kBmpSignature[0];
+  const bool bmp = format == ImageFormat::Bmp;
   const int length = static_cast<int>(size);
   int width = 0, height = 0, channels = 0;
   BmpLayout bmp_layout;
@@ -331,7 +339,7 @@ Image decode_image_bytes(const std::uint8_t* bytes, std::size_t size, const std:
   const std::int64_t pixels = static_cast<std::int64_t>(width) * height;
   check(pixels <= max_pixels, name, ": ", width, "x", height, " is ", pixels, " pixels, more than the limit of ",
         max_pixels, " (--max_image_pixels raises it)");
-  if (bytes[0] == kPngSignature[0]) check_png_data_size(bytes, size, name);
+  if (format == ImageFormat::Png) check_png_data_size(bytes, size, name);
   if (bmp) check_bmp_palette_entries(bytes, bmp_layout, name);
   // Three channels requested: stb_image turns gray into RGB and drops alpha.
   std::uint8_t* decoded = stbi_load_from_memory(bytes, length, &width, &height, &channels, 3);

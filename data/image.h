@@ -51,6 +51,11 @@ struct Image {
 // convert("RGB")); an RGB image is returned as it is.
 Image to_rgb(Image image);
 
+// Which of the three an encoded image is, by its first bytes (JPEG FF D8 FF,
+// PNG's 8-byte signature, BMP "BM"); None for anything else.
+enum class ImageFormat { None, Jpeg, Png, Bmp };
+ImageFormat image_format_of(const std::uint8_t* bytes, std::size_t size);
+
 // Reads and decodes a JPEG, PNG or BMP file to RGB. Images of more than
 // `max_pixels` (width x height) are refused before decoding.
 Image decode_image(const std::string& path, std::int64_t max_pixels = limits::kDefaultImagePixels);

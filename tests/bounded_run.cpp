@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <cstring>
@@ -221,6 +222,15 @@ std::int64_t peak_memory_mib() {
   rusage usage = {};
   ::getrusage(RUSAGE_SELF, &usage);
   return usage.ru_maxrss / 1024;
+}
+
+bool contains(const std::string& text, const std::string& fragment) { return text.find(fragment) != std::string::npos; }
+
+void expect_one_line_error(const RunResult& result, const std::vector<std::string>& fragments, int status) {
+  BOOST_TEST(result.status == status, result.err);
+  BOOST_TEST(result.err.rfind("armnet: error: ", 0) == 0u, result.err);
+  BOOST_TEST(std::count(result.err.begin(), result.err.end(), '\n') == 1, result.err);
+  for (const std::string& fragment : fragments) BOOST_TEST(contains(result.err, fragment), "missing: " << fragment);
 }
 
 }  // namespace armnet::testing

@@ -51,6 +51,12 @@ RunResult run_armnet(const std::vector<std::string>& arguments, double time_limi
 RunResult run_armnet(const std::vector<std::string>& arguments, const Environment& environment,
                      double time_limit = 1800);
 
+// True when `text` holds `fragment` (for a run's output).
+bool contains(const std::string& text, const std::string& fragment);
+// A failed run: exit `status` and its stderr one line "armnet: error: ..."
+// that holds every fragment.
+void expect_one_line_error(const RunResult& result, const std::vector<std::string>& fragments, int status = 1);
+
 // The peak resident memory of this process so far (getrusage), in MiB.
 std::int64_t peak_memory_mib();
 

@@ -53,8 +53,6 @@ namespace {
 constexpr double kSecondsPerCase = 20.0;
 constexpr std::int64_t kMiBPerCase = 400;
 
-bool contains(const std::string& text, const std::string& fragment) { return text.find(fragment) != std::string::npos; }
-
 // A message fit for a terminal: one line, short, no control character.
 bool is_clear_message(const std::string& message) {
   if (message.empty() || message.size() > 2000) return false;
@@ -705,8 +703,13 @@ BOOST_AUTO_TEST_CASE(predict_and_test_refuse_damaged_weights_naming_the_tensor) 
   write_file(shifted, bytes);
   expect_program_error("predict with a shifted header", {"predict", "-c", shifted, "--image_size", "32", face},
                        {shifted, "data section"});
-  // An image too large for the given pixel limit.
-  expect_program_error("predict over the pixel limit",
-                       {"predict", "-c", ok, "--image_size", "32", "--max_image_pixels", "100", face},
-                       {face, "40x40", "1600 pixels", "limit of 100"});
+  // An image too large for the given pixel limit: predict reports it as it
+  // reports any unreadable input (a line naming it, then how many failed;
+  // status 1), with nothing on stdout.
+  const RunResult large = run_armnet({"predict", "-c", ok, "--image_size", "32", "--max_image_pixels", "100", face}, 120);
+  BOOST_TEST(large.status == 1);
+  BOOST_TEST(large.out.empty(), large.out);
+  BOOST_TEST(large.err.rfind("armnet: " + face + ": 40x40 is 1600 pixels, more than the limit of 100", 0) == 0u,
+             large.err);
+  BOOST_TEST(contains(large.err, "\narmnet: 1 of 1 inputs could not be read"), large.err);
 }

@@ -35,16 +35,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool contains(const std::string& text, const std::string& fragment) { return text.find(fragment) != std::string::npos; }
-
-// A failed run: status 1 and one line "armnet: error: ..." containing each fragment.
-void expect_one_line_error(const RunResult& result, const std::vector<std::string>& fragments) {
-  BOOST_TEST(result.status == 1);
-  BOOST_TEST(result.err.rfind("armnet: error: ", 0) == 0u);
-  BOOST_TEST(std::count(result.err.begin(), result.err.end(), '\n') == 1);
-  for (const std::string& fragment : fragments) BOOST_TEST(contains(result.err, fragment), "missing: " << fragment);
-}
-
 // metrics.csv without the wall-time column (which differs between runs).
 std::vector<std::string> metrics_without_time(const fs::path& run) {
   std::istringstream lines(read_file((run / "metrics.csv").string()));
@@ -98,21 +88,22 @@ void expect_same_run(const fs::path& run, const fs::path& expected) {
                       read_safetensors((expected / "last.safetensors").string()));
 }
 
-// Starts `armnet train arguments`, waits for its header (printed once the
-// Ctrl-C handler is in place, before the first step), waits `delay` more,
-// sends SIGINT and returns the exit status; `out` gets its stdout.
+// Starts `armnet train arguments`, waits for its header (printed on stderr
+// once the Ctrl-C handler is in place, before the first step), waits `delay`
+// more, sends SIGINT and returns the exit status; `err` gets its stderr (the
+// header, progress and the interruption's note).
 int interrupt_training(const std::vector<std::string>& arguments, const TemporaryDirectory& directory,
-                       std::chrono::milliseconds delay, std::string& out) {
+                       std::chrono::milliseconds delay, std::string& err) {
   const std::string out_log = directory.file("stdout"), err_log = directory.file("stderr");
   const pid_t pid = spawn_armnet(arguments, out_log, err_log);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (!contains(read_file(out_log), "batches per epoch") && std::chrono::steady_clock::now() < deadline)
+  while (!contains(read_file(err_log), "batches per epoch") && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   std::this_thread::sleep_for(delay);
   BOOST_TEST_REQUIRE(kill(pid, SIGINT) == 0);
   const int status = wait_for_armnet(pid).status;
-  out = read_file(out_log);
-  BOOST_TEST_MESSAGE("stopped with status " << status << ":\n" << out << read_file(err_log));
+  err = read_file(err_log);
+  BOOST_TEST_MESSAGE("stopped with status " << status << ":\n" << read_file(out_log) << err);
   return status;
 }
 
@@ -183,8 +174,10 @@ BOOST_AUTO_TEST_CASE(test_reports_the_validation_accuracy_of_the_best_checkpoint
   const Checkpoint best = read_checkpoint(run.string());
   const EpochMetrics& best_metrics = best.training->history.back();
   TemporaryDirectory pictures;
+  const std::string predictions = (pictures.path() / "predictions.csv").string();
   const RunResult result = run_armnet({"test", "-c", run.string(), "--raf_path", data().root, "-b", "8", "-p",
-                                       "--out", pictures.path().string(), "--workers", "1"});
+                                       "--out", pictures.path().string(), "--workers", "1", "--predictions",
+                                       predictions});
   BOOST_TEST_REQUIRE(result.status == 0);
   char expected[64];
   std::snprintf(expected, sizeof expected, "Test accuracy: %.4f\n", best_metrics.val_accuracy);
@@ -192,9 +185,47 @@ BOOST_AUTO_TEST_CASE(test_reports_the_validation_accuracy_of_the_best_checkpoint
   BOOST_TEST(contains(result.out, "batch 8"));
   BOOST_TEST(contains(result.out, "precision"));
   BOOST_TEST(contains(result.out, "mean class accuracy"));
+  BOOST_TEST(contains(result.out, ", macro-F1 0."));
   BOOST_TEST(contains(result.out, "SU  FE  DI  HA  SA  AN  NE"));
   const Image picture = decode_image((pictures.path() / "confusion_matrix.png").string());
   BOOST_TEST(picture.width == 640);
+
+  // --predictions: a header, then one row per test image in the list's order
+  // (file, target, predicted, the 7 probabilities, summing to 1, the largest
+  // the predicted class's); right rows / rows is the accuracy reported.
+  std::istringstream rows(read_file(predictions));
+  std::string line;
+  std::getline(rows, line);
+  BOOST_TEST(line ==
+             "file,target,predicted,p_Surprise,p_Fear,p_Disgust,p_Happiness,p_Sadness,p_Anger,p_Neutral");
+  std::vector<std::string> listed;
+  std::istringstream labels(read_file((fs::path(data().root) / "EmoLabel" / "list_patition_label.txt").string()));
+  while (std::getline(labels, line))
+    if (line.rfind("test_", 0) == 0) listed.push_back(line.substr(0, line.find('.')));
+  const std::vector<std::string> names = {"Surprise", "Fear", "Disgust", "Happiness", "Sadness", "Anger", "Neutral"};
+  std::size_t count = 0, right = 0;
+  while (std::getline(rows, line)) {
+    std::vector<std::string> fields;
+    std::istringstream cells(line);
+    for (std::string cell; std::getline(cells, cell, ',');) fields.push_back(cell);
+    BOOST_TEST_REQUIRE(fields.size() == 10u, line);
+    BOOST_TEST_REQUIRE(count < listed.size());
+    BOOST_TEST(contains(fields[0], listed[count] + "_aligned.jpg"), fields[0]);
+    double sum = 0.0, largest = 0.0, of_predicted = -1.0;
+    for (std::size_t c = 0; c < names.size(); ++c) {
+      const double p = std::stod(fields[3 + c]);
+      sum += p;
+      largest = std::max(largest, p);
+      if (fields[2] == names[c]) of_predicted = p;
+    }
+    BOOST_TEST(sum == 1.0, boost::test_tools::tolerance(1e-5));
+    BOOST_TEST(of_predicted == largest, line);
+    right += fields[1] == fields[2];
+    ++count;
+  }
+  BOOST_TEST(count == listed.size());
+  std::snprintf(expected, sizeof expected, "Test accuracy: %.4f\n", static_cast<double>(right) / count);
+  BOOST_TEST(contains(result.out, expected), "expected " << expected);
 }
 
 BOOST_AUTO_TEST_CASE(test_batch_sweep_reports_three_batch_sizes_both_orders) {
@@ -208,8 +239,12 @@ BOOST_AUTO_TEST_CASE(test_batch_sweep_reports_three_batch_sizes_both_orders) {
 
 BOOST_AUTO_TEST_CASE(predict_prints_probabilities_that_sum_to_one) {
   const std::string image = (fs::path(data().root) / "Image" / "aligned" / "test_0001_aligned.jpg").string();
+  // The same image under a second name (one file named twice is classified once).
+  TemporaryDirectory directory;
+  const std::string copy = directory.file("copy.jpg");
+  fs::copy_file(image, copy);
   const RunResult result = run_armnet({"predict", "-c", (reference_run() / "last.safetensors").string(), image,
-                                       image, "--json"});
+                                       copy, "--json"});
   BOOST_TEST_REQUIRE(result.status == 0);
   const nlohmann::json json = nlohmann::json::parse(result.out);
   BOOST_TEST_REQUIRE(json.size() == 2u);
@@ -232,7 +267,7 @@ BOOST_AUTO_TEST_CASE(resume_continues_exactly_like_an_uninterrupted_run) {
   BOOST_TEST_REQUIRE(run_armnet(train_arguments(out, 1)).status == 0);
   const RunResult resumed = run_armnet({"train", "--resume", out, "--epochs", "2"});
   BOOST_TEST_REQUIRE(resumed.status == 0);
-  BOOST_TEST(contains(resumed.out, "resuming"));
+  BOOST_TEST(contains(resumed.err, "resuming"));
   expect_same_run(out, reference_run());
 }
 
@@ -380,7 +415,12 @@ BOOST_AUTO_TEST_CASE(errors_are_one_line_and_name_the_culprit) {
 BOOST_AUTO_TEST_CASE(a_diverging_loss_stops_with_the_epoch_and_step) {
   TemporaryDirectory directory;
   const RunResult result = run_armnet(with(train_arguments(directory.file("run"), 1), {"--lr", "1e30"}));
-  expect_one_line_error(result, {"the training loss became", "at epoch 1, step"});
+  // After the run's notes on stderr, its last line is the error.
+  BOOST_TEST(result.status == 1);
+  const std::string last_line = result.err.substr(result.err.rfind('\n', result.err.size() - 2) + 1);
+  BOOST_TEST(last_line.rfind("armnet: error: ", 0) == 0u, result.err);
+  for (const char* fragment : {"the training loss became", "at epoch 1, step"})
+    BOOST_TEST(contains(last_line, fragment), "missing: " << fragment);
   BOOST_TEST(!fs::exists(directory / "run" / "last.safetensors"));
 }
 
@@ -398,7 +438,7 @@ BOOST_AUTO_TEST_CASE(resume_refuses_a_checkpoint_without_its_optimizer_state_and
   const RunResult fresh = run_armnet(with(train_arguments(directory.file("fresh"), 1),
                                           {"-c", (run / "last.safetensors").string()}));
   BOOST_TEST(fresh.status == 0);
-  BOOST_TEST(contains(fresh.out, "holds no optimizer state: the optimizer starts afresh"));
+  BOOST_TEST(contains(fresh.err, "holds no optimizer state: the optimizer starts afresh"));
 }
 
 namespace {
@@ -497,7 +537,7 @@ const fs::path& amp_run(const std::string& level, const std::string& dtype) {
     const RunResult result = run_armnet(with(train_arguments(out.string(), 2), {"--amp", level, "--amp_dtype", dtype}));
     BOOST_TEST_MESSAGE(result.out);
     BOOST_TEST_REQUIRE(result.status == 0, result.err);
-    BOOST_TEST(contains(result.out, "mixed precision " + level + " " + dtype));
+    BOOST_TEST(contains(result.err, "mixed precision " + level + " " + dtype));
     BOOST_TEST(contains(result.out, "[Epoch 2] Mixed precision " + level + " " + dtype + ": loss scale"));
     runs[key] = out;
   }
@@ -580,7 +620,7 @@ BOOST_AUTO_TEST_CASE(amp_flags_are_checked) {
 BOOST_AUTO_TEST_CASE(epoch_lines_are_the_references_to_the_character) {
   const RunResult result = run_armnet(train_arguments((TemporaryDirectory() / "run").string(), 1));
   BOOST_TEST_REQUIRE(result.status == 0, result.err);
-  const std::regex training(R"(\n\[Epoch 1\] Training accuracy: \d\.\d{4}\. Loss: \d+\.\d{3} LR: 0\.001000\n)");
+  const std::regex training(R"((?:^|\n)\[Epoch 1\] Training accuracy: \d\.\d{4}\. Loss: \d+\.\d{3} LR: 0\.001000\n)");
   const std::regex validation(R"(\n\[Epoch 1\] Validation accuracy:\d\.\d{4}\. Loss:\d+\.\d{3}\n)");
   BOOST_TEST(std::regex_search(result.out, training), result.out);
   BOOST_TEST(std::regex_search(result.out, validation), result.out);
@@ -620,7 +660,7 @@ BOOST_AUTO_TEST_CASE(an_out_that_holds_a_run_is_refused_or_moved_aside_never_los
   BOOST_TEST(read_file(fs::path(out) / "metrics.csv") == first_metrics);  // untouched
   const RunResult forced = run_armnet(with(train_arguments(out, 1), {"--force"}));
   BOOST_TEST_REQUIRE(forced.status == 0, forced.err);
-  BOOST_TEST(contains(forced.out, "moved the run in " + out + " to " + out + ".1"));
+  BOOST_TEST(contains(forced.err, "moved the run in " + out + " to " + out + ".1"));
   BOOST_TEST(read_file(fs::path(out + ".1") / "metrics.csv") == first_metrics);
   BOOST_TEST(fs::exists(fs::path(out) / "last.safetensors"));
   BOOST_TEST_REQUIRE(run_armnet(with(train_arguments(out, 1), {"--force"})).status == 0);
@@ -657,7 +697,7 @@ BOOST_AUTO_TEST_CASE(nothing_to_train_writes_nothing_and_a_failed_start_leaves_n
   TemporaryDirectory directory;
   const RunResult zero = run_armnet(train_arguments(directory.file("zero"), 0));
   BOOST_TEST(zero.status == 0);
-  BOOST_TEST(contains(zero.out, "nothing to train: --epochs 0; nothing written"));
+  BOOST_TEST(contains(zero.err, "nothing to train: --epochs 0; nothing written"));
   BOOST_TEST(!fs::exists(directory / "zero"));
   std::vector<std::string> missing_data = train_arguments(directory.file("failed"), 1);
   missing_data[2] = directory.file("no-such-data");
@@ -671,7 +711,7 @@ BOOST_AUTO_TEST_CASE(nothing_to_train_writes_nothing_and_a_failed_start_leaves_n
   const auto written = fs::last_write_time(fs::path(out) / "last.safetensors");
   const RunResult again = run_armnet({"train", "--resume", out});
   BOOST_TEST(again.status == 0);
-  BOOST_TEST(contains(again.out, "has done 1 of 1 epochs"));
+  BOOST_TEST(contains(again.err, "has done 1 of 1 epochs"));
   BOOST_TEST((fs::last_write_time(fs::path(out) / "last.safetensors") == written));
 }
 
@@ -739,7 +779,7 @@ BOOST_AUTO_TEST_CASE(imagenet_weights_are_found_where_pytorch_keeps_them) {
       run_armnet(with(arguments, {"--out", directory.file("found"), "--lr", "1e-30", "--epochs", "1"}),
                                       {{"TORCH_HOME", torch_home.string()}});
   BOOST_TEST_REQUIRE(loaded.status == 0, loaded.err);
-  BOOST_TEST(contains(loaded.out, "ImageNet tensors from " + file.string()));
+  BOOST_TEST(contains(loaded.err, "ImageNet tensors from " + file.string()));
   // At a learning rate of 1e-30 the convolutions keep the file's values.
   const NamedTensors imagenet = map_torchvision_resnet18(read_torch_checkpoint(file.string()));
   const Checkpoint last = read_checkpoint(directory.file("found") + "/last.safetensors");
@@ -776,7 +816,7 @@ BOOST_AUTO_TEST_CASE(class_folders_train_and_test_with_their_classes) {
   write_folder_dataset(root, {"Angry", "Disgust", "Fear", "Happy", "Neutral", "Sad", "Surprise"}, 4, 2, "Val");
   const std::string out = directory.file("run");
   const RunResult trained = train_one_epoch(root.string(), "folder", out);
-  BOOST_TEST(contains(trained.out, "28 train, 14 test images in 7 classes"));
+  BOOST_TEST(contains(trained.err, "28 train, 14 test images in 7 classes"));
   // The seven expressions take RAF-DB's order and names.
   BOOST_TEST(metric_rows(out)[0].count("val_recall_Happiness") == 1u);
   const Checkpoint last = read_checkpoint(out + "/last.safetensors");
@@ -813,7 +853,7 @@ BOOST_AUTO_TEST_CASE(fer2013s_csv_trains_and_tests_on_the_chosen_split) {
   write_fer2013_csv(csv, 21, 7, 14);
   const std::string out = directory.file("run");
   const RunResult trained = train_one_epoch(csv.string(), "fer2013", out, {"--test_split", "PrivateTest"});
-  BOOST_TEST(contains(trained.out, "21 train, 14 test images in 7 classes"));
+  BOOST_TEST(contains(trained.err, "21 train, 14 test images in 7 classes"));
   const RunResult tested = run_armnet({"test", "-c", out, "--data", directory.path().string(), "--data_format",
                                        "fer2013", "--test_split", "both", "--workers", "1"});
   BOOST_TEST_REQUIRE(tested.status == 0, tested.err);
@@ -826,7 +866,7 @@ BOOST_AUTO_TEST_CASE(affectnet_lists_train_and_test_with_8_classes) {
   write_affectnet_set(root, 44, 22);
   const std::string out = directory.file("run");
   const RunResult trained = train_one_epoch(root.string(), "affectnet", out, {"--affectnet_classes", "8"});
-  BOOST_TEST(contains(trained.out, "in 8 classes"));
+  BOOST_TEST(contains(trained.err, "in 8 classes"));
   const std::vector<std::string> classes = read_checkpoint(out).training->class_names;
   BOOST_TEST_REQUIRE(classes.size() == 8u);
   BOOST_TEST(classes[7] == "Contempt");
