@@ -445,12 +445,6 @@ Checkpoint read_checkpoint(const std::string& given_path) {
 
 namespace {
 
-const Tensor* find_tensor(const NamedTensors& tensors, const std::string& name) {
-  for (const auto& [key, tensor] : tensors)
-    if (key == name) return &tensor;
-  return nullptr;
-}
-
 std::string architecture_of(const NamedTensors& weights) {
   for (const auto& [key, tensor] : weights)
     if (key.compare(0, 4, "arm.") == 0) return "arm";

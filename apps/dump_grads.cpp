@@ -33,16 +33,16 @@ struct DumpGradsOptions {
   std::string device = "cpu";
 };
 
-const Tensor& find_tensor(const NamedTensors& tensors, const std::string& name, const std::string& path) {
-  for (const auto& [key, tensor] : tensors)
-    if (key == name) return tensor;
-  throw Error(str_cat("dump-grads: ", path, " has no tensor \"", name, "\""));
+const Tensor& required_tensor(const NamedTensors& tensors, const std::string& name, const std::string& path) {
+  const Tensor* tensor = find_tensor(tensors, name);
+  check(tensor != nullptr, "dump-grads: ", path, " has no tensor \"", name, "\"");
+  return *tensor;
 }
 
 void dump_grads(const DumpGradsOptions& options) {
   const NamedTensors inputs = read_safetensors(options.input);
-  const Tensor& file_images = find_tensor(inputs, "input", options.input);
-  const Tensor& target = find_tensor(inputs, "target", options.input);
+  const Tensor& file_images = required_tensor(inputs, "input", options.input);
+  const Tensor& target = required_tensor(inputs, "target", options.input);
   check(file_images.ndim() == 4 && file_images.size(1) == 3 && file_images.size(2) == file_images.size(3) &&
             file_images.numel() > 0,
         "dump-grads: ", options.input, ": \"input\" must be square images [N, 3, S, S], got ", file_images.describe());

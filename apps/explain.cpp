@@ -20,7 +20,7 @@
 #include "apps/checkpoint.h"
 #include "apps/commands.h"
 #include "apps/images.h"
-#include "autograd/functional.h"
+#include "apps/report.h"
 
 namespace armnet::apps {
 
@@ -102,8 +102,6 @@ Heatmap upsample_bilinear(const Heatmap& map, int width, int height) {
 
 namespace {
 
-constexpr int kDeAlbinoStride = 8;  // the de-albino kernel's stride (ARM-SPEC section 1)
-
 struct ExplainArguments {
   std::string checkpoint;
   std::vector<std::string> images;
@@ -126,30 +124,11 @@ Heatmap plane_of(const Tensor& maps, std::int64_t n, std::int64_t c) {
   return plane;
 }
 
-// Softmax of the logits of image 0.
-std::vector<double> probabilities_of(const Tensor& logits) {
-  autograd::NoGradGuard no_grad;
-  std::vector<double> probabilities = log_softmax(logits.detach()).to_vector();
-  probabilities.resize(static_cast<std::size_t>(logits.size(1)));
-  for (double& p : probabilities) p = std::exp(p);
-  return probabilities;
-}
-
-// `value` formatted by a printf `format` of one double ("%.3f").
-std::string formatted(const char* format, double value) {
-  char text[64];
-  std::snprintf(text, sizeof text, format, value);
-  return text;
-}
-
-Tensor parameter_named(const Module& model, const std::string& name) {
-  for (const auto& [key, tensor] : model.named_parameters())
-    if (key == name) return tensor;
-  throw Error(str_cat("explain: the model has no parameter ", name));
-}
-
 void write_kernel_picture(const Classifier& model, const std::string& path) {
-  const Heatmap kernel = plane_of(parameter_named(model, "arm.de_albino.weight"), 0, 0);
+  const NamedTensors parameters = model.named_parameters();
+  const Tensor* weight = find_tensor(parameters, "arm.de_albino.weight");
+  check(weight != nullptr, "explain: the model has no parameter arm.de_albino.weight");
+  const Heatmap kernel = plane_of(*weight, 0, 0);
   double sum = 0.0;
   int positive = 0;
   for (double w : kernel.values) {
@@ -160,7 +139,7 @@ void write_kernel_picture(const Classifier& model, const std::string& path) {
       path, kernel, kDeAlbinoStride, "The learned de-albino kernel (arm.de_albino.weight)",
       {str_cat(kernel.width, " x ", kernel.height, ", stride ", kDeAlbinoStride,
                ", slid over each pixel-shuffled channel (the same kernel for both)"),
-       str_cat("weights sum to ", formatted("%.4g", sum), "; ", positive, " of ", kernel.values.size(),
+       str_cat("weights sum to ", format("%.4g", sum), "; ", positive, " of ", kernel.values.size(),
                " are positive (blue < 0 < red)")});
 }
 
@@ -253,12 +232,12 @@ void run_explain(const ExplainArguments& arguments) {
     // One image alone, in evaluation mode; the backbone is cut at features.7
     // so that Grad-CAM can take the logit's gradient there.
     const ForwardTrace trace = model->trace(images[i], TraceGraph::FromLastStageAsLeaf);
-    const std::vector<double> probabilities = probabilities_of(trace.logits);
-    const int predicted =
-        static_cast<int>(std::max_element(probabilities.begin(), probabilities.end()) - probabilities.begin());
+    const std::vector<double> probabilities = softmax_rows(trace.logits).front();
+    const int predicted = best_class(probabilities);
+    const std::string probability = format("%.3f", probabilities[predicted]);
     const std::string& class_name = class_names[predicted];
     const std::string name = fs::path(arguments.images[i]).filename().string();
-    const std::string answer = str_cat(class_name, ", probability ", formatted("%.3f", probabilities[predicted]));
+    const std::string answer = str_cat(class_name, ", probability ", probability);
     std::string written;
     if (has_arm) {
       const std::string path = (out / (stems[i] + "_arm.png")).string();
@@ -269,11 +248,11 @@ void run_explain(const ExplainArguments& arguments) {
     const std::string path = (out / (stems[i] + "_gradcam.png")).string();
     write_grad_cam_picture(trace, images[i], class_name, predicted,
                            str_cat("Grad-CAM of ", class_name, " for ", name, " (probability ",
-                                   formatted("%.3f", probabilities[predicted]), ")"),
+                                   probability, ")"),
                            has_arm, path);
     written += path;
     std::printf("%s: %s (%s): %s\n", printable(arguments.images[i]).c_str(), printable(class_name).c_str(),
-                formatted("%.3f", probabilities[predicted]).c_str(), printable(written).c_str());
+                probability.c_str(), printable(written).c_str());
   }
 }
 

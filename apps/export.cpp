@@ -20,6 +20,7 @@
 #include "apps/checkpoint.h"
 #include "apps/commands.h"
 #include "apps/onnx_export.h"
+#include "apps/report.h"
 #include "tensor/io/atomic_file.h"
 #include "tensor/io/safetensors.h"
 
@@ -69,11 +70,7 @@ void check_writable(const std::string& path, const char* flag) {
   check(::access(parent.c_str(), W_OK) == 0, flag, " ", path, ": the folder ", parent.string(), " is not writable");
 }
 
-std::string megabytes(std::uintmax_t bytes) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.1f MB", static_cast<double>(bytes) / 1e6);
-  return text;
-}
+std::string megabytes(std::uintmax_t bytes) { return format("%.1f MB", static_cast<double>(bytes) / 1e6); }
 
 void run_export(const ExportArguments& arguments) {
   if (arguments.onnx.empty() && arguments.weights.empty())
@@ -126,10 +123,12 @@ void add_export_command(CLI::App& app) {
   auto arguments = std::make_shared<ExportArguments>();
   CLI::App* command =
       app.add_subcommand("export", "Export a checkpoint's model: an ONNX graph, or its weights as safetensors");
-  command->add_option("-c,--checkpoint", arguments->checkpoint,
-                      "armnet checkpoint, run directory (its best), reference .pth or safetensors weights")
+  command
+      ->add_option("-c,--checkpoint", arguments->checkpoint,
+                   "armnet checkpoint, run directory (its best), reference .pth or safetensors weights")
       ->required();
-  CLI::Option* onnx = command->add_option("--onnx", arguments->onnx, "Write the model as an ONNX graph (opset 17) here");
+  CLI::Option* onnx =
+      command->add_option("--onnx", arguments->onnx, "Write the model as an ONNX graph (opset 17) here");
   command->add_option("--weights", arguments->weights,
                       "Write the weights alone (the reference's names) as safetensors here");
   command->add_option("--batch", arguments->batch, "--onnx: the graph's batch size, or dynamic")

@@ -9,16 +9,20 @@
 
 namespace armnet::apps {
 
-Tensor load_images(const std::vector<std::string>& paths, int size, std::int64_t max_pixels) {
-  Tensor batch = Tensor::empty({static_cast<std::int64_t>(paths.size()), 3, size, size}, DType::Float32);
+Tensor normalised_batch(std::vector<Image> images, int size) {
+  Tensor batch = Tensor::empty({static_cast<std::int64_t>(images.size()), 3, size, size}, DType::Float32);
   BilinearResizer resizer;
   Generator unused;  // transform_sample draws nothing without augmentation
   const std::int64_t row = 3 * static_cast<std::int64_t>(size) * size;
-  for (std::size_t i = 0; i < paths.size(); ++i) {
-    Image image = decode_image(paths[i], max_pixels);
-    transform_sample(image, size, /*augment=*/false, unused, resizer, batch.data<float>() + row * i);
-  }
+  for (std::size_t i = 0; i < images.size(); ++i)
+    transform_sample(images[i], size, /*augment=*/false, unused, resizer, batch.data<float>() + row * i);
   return batch;
+}
+
+Tensor load_images(const std::vector<std::string>& paths, int size, std::int64_t max_pixels) {
+  std::vector<Image> images;
+  for (const std::string& path : paths) images.push_back(decode_image(path, max_pixels));
+  return normalised_batch(std::move(images), size);
 }
 
 Image image_of_batch(const Tensor& batch, std::int64_t index) {

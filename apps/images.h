@@ -13,8 +13,12 @@
 
 namespace armnet::apps {
 
-// The images as one normalised float32 batch [N, 3, size, size] on the CPU.
-// Images of more than `max_pixels` are refused; decoding errors name the file.
+// The images as one normalised float32 batch [N, 3, size, size] on the CPU
+// (each resized in place, hence taken by value).
+Tensor normalised_batch(std::vector<Image> images, int size);
+
+// The image files, decoded, as normalised_batch makes them. Images of more
+// than `max_pixels` are refused; decoding errors name the file.
 Tensor load_images(const std::vector<std::string>& paths, int size,
                    std::int64_t max_pixels = limits::kDefaultImagePixels);
 

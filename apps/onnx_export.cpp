@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "data/transforms.h"
+#include "layers/layers.h"
 #include "tensor/dtype.h"
 #include "tensor/error.h"
 
@@ -36,11 +38,6 @@ bool onnx_export_built() { return true; }
 
 namespace {
 
-constexpr double kBatchNormEpsilon = 1e-5;  // the reference's (layers/layers.h)
-constexpr int kFeatureChannels = 512;       // ResNet-18's last stage
-constexpr int kShuffleFactor = 16;          // the ARM's pixel shuffle
-constexpr int kDeAlbinoStride = 8;
-
 // Appends the nodes of one graph, each named after the module it computes
 // (its output carries the same name), and the initializers they read.
 class GraphBuilder {
@@ -64,14 +61,15 @@ class GraphBuilder {
     const Tensor values = found->second.to(Device::CPU).to(DType::Float32);
     if (shape.empty()) shape.assign(values.shape().begin(), values.shape().end());
     std::vector<float> data;
-    for (int copy = 0; copy < copies; ++copy) data.insert(data.end(), values.data<float>(), values.data<float>() + values.numel());
+    for (int copy = 0; copy < copies; ++copy)
+      data.insert(data.end(), values.data<float>(), values.data<float>() + values.numel());
     return constant(initializer_name, data, shape, name);
   }
 
   // An initializer of the graph's element type holding `values`. A value
   // float16 cannot hold is refused, naming `source` (a state-dict tensor).
-  std::string constant(const std::string& name, const std::vector<float>& values, const std::vector<std::int64_t>& shape,
-                       const std::string& source = "") {
+  std::string constant(const std::string& name, const std::vector<float>& values,
+                       const std::vector<std::int64_t>& shape, const std::string& source = "") {
     added_.insert(name);
     onnx::TensorProto& tensor = *graph_.add_initializer();
     tensor.set_name(name);
@@ -143,7 +141,7 @@ class GraphBuilder {
     onnx::AttributeProto& epsilon = *bn.add_attribute();
     epsilon.set_name("epsilon");
     epsilon.set_type(onnx::AttributeProto::FLOAT);
-    epsilon.set_f(static_cast<float>(kBatchNormEpsilon));
+    epsilon.set_f(static_cast<float>(kBatchNormEps));
     return module;
   }
 
@@ -185,9 +183,7 @@ class GraphBuilder {
     // operator's own definition: Reshape [N, 2, 16, 16, s, s], Transpose
     // (0, 1, 4, 2, 5, 3), Reshape [N, 2, 16s, 16s]. OpenCV 4.6 cannot run
     // the DepthToSpace node itself (docs/deployment.md); -1 keeps N dynamic.
-    // The last stage's side s from the de-albino output's d = (16s - 32) / 8 + 1.
-    const auto amended_side = static_cast<std::int64_t>(std::lround(std::sqrt(arm_feature_count(image_size))));
-    const std::int64_t side = (amended_side + 3) / 2;
+    const std::int64_t side = resnet_feature_side(image_size);
     const std::int64_t groups = kFeatureChannels / (kShuffleFactor * kShuffleFactor);
     node("Reshape", "arrangement.tiles",
          {x, int64_constant("arrangement.tiles_shape", {-1, groups, kShuffleFactor, kShuffleFactor, side, side})});
@@ -197,11 +193,10 @@ class GraphBuilder {
           int64_constant("arrangement.shape", {-1, groups, kShuffleFactor * side, kShuffleFactor * side})});
     // The one shared 32x32 kernel on each of the 2 planes: a grouped Conv
     // (group 2) whose weight holds the same kernel once per plane.
-    const std::int64_t kernel = state_.at("arm.de_albino.weight").size(2);
-    const std::string w =
-        weight("arm.de_albino.weight", "arm.de_albino.weight_per_plane", {2, 1, kernel, kernel}, /*copies=*/2);
+    const std::string w = weight("arm.de_albino.weight", "arm.de_albino.weight_per_plane",
+                                 {2, 1, kDeAlbinoKernel, kDeAlbinoKernel}, /*copies=*/2);
     onnx::NodeProto& de_albino = node("Conv", "arm.de_albino", {"arrangement", w});
-    ints(de_albino, "kernel_shape", {kernel, kernel});
+    ints(de_albino, "kernel_shape", {kDeAlbinoKernel, kDeAlbinoKernel});
     ints(de_albino, "strides", {kDeAlbinoStride, kDeAlbinoStride});
     int_attribute(de_albino, "group", 2);
     const std::string normalised = batch_norm("arm.de_albino", "arm.bn");
@@ -215,7 +210,7 @@ class GraphBuilder {
     // is a GlobalAveragePool and adding it broadcasts over a spatial axis.
     // OpenCV 4.6 can neither reduce nor broadcast over a dynamic batch axis
     // (docs/deployment.md).
-    const std::int64_t area = amended_side * amended_side;
+    const std::int64_t area = arm_feature_count(image_size);
     int_attribute(node("Flatten", "arm.rows", {"arm.channel_mean"}), "axis", 1);
     ints(node("Transpose", "arm.columns", {"arm.rows"}), "perm", {1, 0});
     node("Reshape", "arm.planes", {"arm.columns", int64_constant("arm.planes_shape", {1, area, -1, 1})});
@@ -287,17 +282,20 @@ std::string onnx_model_bytes(const Classifier& classifier, const std::vector<std
   model.set_producer_name("armnet");
   model.set_domain("armnet");
   model.set_model_version(1);
+  // The normalisation the model expects (data/transforms.h), "0.485, 0.456, 0.406".
+  auto three = [](const float (&values)[3]) { return str_cat(values[0], ", ", values[1], ", ", values[2]); };
+  const std::string mean = three(kImageNetMean), deviation = three(kImageNetStd);
   model.set_doc_string(str_cat(arm ? "ResNet-18 + ARM" : "ResNet-18", " in evaluation mode. input: [N, 3, ", size, ", ",
-                               size, "] float32, RGB scaled to [0, 1], minus ImageNet's mean (0.485, 0.456, 0.406), "
-                               "divided by its std (0.229, 0.224, 0.225); logits: [N, ", classes, "] float32."));
+                               size, "] float32, RGB scaled to [0, 1], minus ImageNet's mean (", mean,
+                               "), divided by its std (", deviation, "); logits: [N, ", classes, "] float32."));
   onnx::OperatorSetIdProto& opset = *model.add_opset_import();
   opset.set_domain("");
   opset.set_version(kOnnxOpset);
   add_metadata(model, "architecture", model_options.architecture);
   add_metadata(model, "image_size", std::to_string(size));
   add_metadata(model, "class_names", nlohmann::json(class_names).dump());
-  add_metadata(model, "mean", "[0.485, 0.456, 0.406]");
-  add_metadata(model, "std", "[0.229, 0.224, 0.225]");
+  add_metadata(model, "mean", "[" + mean + "]");
+  add_metadata(model, "std", "[" + deviation + "]");
   if (arm)
     add_metadata(model, "arm_global_mean", model_options.batch_independent_eval ? "running mean (batch-independent)"
                                                                                  : "mean over the batch");

@@ -23,11 +23,11 @@
 #include "apps/commands.h"
 #include "apps/evaluation.h"
 #include "apps/faces.h"
+#include "apps/images.h"
 #include "apps/plots.h"
 #include "autograd/engine.h"
 #include "data/dataset.h"
 #include "data/image.h"
-#include "data/transforms.h"
 #include "tensor/io/atomic_file.h"
 
 namespace armnet::apps {
@@ -110,22 +110,11 @@ struct Subject {
   std::vector<double> probabilities;
 };
 
-// Subjects [begin, end) as one normalised float32 batch [N, 3, S, S] (the
-// test pipeline: resize and normalise, no augmentation).
-Tensor batch_of(std::vector<Subject>& subjects, std::size_t begin, std::size_t end, int size) {
-  Tensor batch = Tensor::empty({static_cast<std::int64_t>(end - begin), 3, size, size}, DType::Float32);
-  BilinearResizer resizer;
-  Generator unused;
-  const std::int64_t row = 3 * static_cast<std::int64_t>(size) * size;
-  for (std::size_t i = begin; i < end; ++i) {
-    Image image = subjects[i].image;  // transform_sample resizes in place
-    transform_sample(image, size, /*augment=*/false, unused, resizer, batch.data<float>() + row * (i - begin));
-  }
-  return batch;
-}
-
-int best_class(const std::vector<double>& p) {
-  return static_cast<int>(std::max_element(p.begin(), p.end()) - p.begin());
+// The images of subjects [begin, end), moved out: each is classified once.
+std::vector<Image> images_of(std::vector<Subject>& subjects, std::size_t begin, std::size_t end) {
+  std::vector<Image> images;
+  for (std::size_t i = begin; i < end; ++i) images.push_back(std::move(subjects[i].image));
+  return images;
 }
 
 // ---- outputs -----------------------------------------------------------------------
@@ -235,7 +224,8 @@ int run_predict(const PredictArguments& arguments) {
       const std::vector<CropBox> boxes = detect_faces(image);
       if (boxes.empty()) faceless.push_back(file);
       for (std::size_t i = 0; i < boxes.size(); ++i)
-        subjects.push_back({file, static_cast<int>(i + 1), boxes[i], crop(image, with_alignment_margin(boxes[i]), file), {}});
+        subjects.push_back(
+            {file, static_cast<int>(i + 1), boxes[i], crop(image, with_alignment_margin(boxes[i]), file), {}});
       if (!arguments.annotate.empty()) photos.emplace_back(file, std::move(image));
     } catch (const Error& error) {  // its message names the file
       failures.emplace_back(file, error.what());
@@ -247,15 +237,16 @@ int run_predict(const PredictArguments& arguments) {
   // image is its own batch.
   const ModelOptions& options = model->options();
   if (options.architecture == "arm" && !options.batch_independent_eval && !arguments.as_batch && subjects.size() > 1)
-    std::fprintf(stderr,
-                 "warning: this model's prediction depends on the batch (its ARM adds alpha times a mean over "
-                 "the batch); each image is classified alone here: --as_batch classifies them together (as armnet test does), "
-                 "and a model trained with --batch_independent_eval does not depend on it\n");
+    std::fprintf(
+        stderr,
+        "warning: this model's prediction depends on the batch (its ARM adds alpha times a mean over "
+        "the batch); each image is classified alone here: --as_batch classifies them together (as armnet test does), "
+        "and a model trained with --batch_independent_eval does not depend on it\n");
   const std::size_t step = arguments.as_batch ? std::max<std::size_t>(subjects.size(), 1) : 1;
   for (std::size_t begin = 0; begin < subjects.size(); begin += step) {
     const std::size_t end = std::min(subjects.size(), begin + step);
-    const std::vector<std::vector<double>> p =
-        softmax_rows(classify(*model, batch_of(subjects, begin, end, size).to(device), autocast.get()));
+    const std::vector<std::vector<double>> p = softmax_rows(
+        classify(*model, normalised_batch(images_of(subjects, begin, end), size).to(device), autocast.get()));
     for (std::size_t i = begin; i < end; ++i) subjects[i].probabilities = p[i - begin];
   }
 

@@ -25,8 +25,8 @@ double ratio(std::int64_t numerator, std::int64_t denominator) {
   return denominator == 0 ? 0.0 : static_cast<double>(numerator) / static_cast<double>(denominator);
 }
 
-// printf into a std::string of any length.
-std::string format(const char* pattern, ...) __attribute__((format(printf, 1, 2)));
+}  // namespace
+
 std::string format(const char* pattern, ...) {
   va_list arguments;
   va_start(arguments, pattern);
@@ -40,8 +40,6 @@ std::string format(const char* pattern, ...) {
   text.pop_back();
   return text;
 }
-
-}  // namespace
 
 ConfusionMatrix::ConfusionMatrix(int num_classes) : num_classes_(num_classes) {
   check(num_classes >= 1, "ConfusionMatrix: num_classes ", num_classes, " must be at least 1");
@@ -195,6 +193,8 @@ std::vector<std::vector<double>> softmax_rows(const Tensor& logits) {
   }
   return out;
 }
+
+int best_class(const std::vector<double>& row) { return row_argmax(row.data(), static_cast<std::int64_t>(row.size())); }
 
 std::string csv_field(const std::string& text) {
   if (text.find_first_of(",\"\r\n") == std::string::npos) return text;

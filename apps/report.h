@@ -62,6 +62,12 @@ class ConfusionMatrix {
 // Softmax of each row of logits [N, C] (any floating dtype, any device), in
 // double: the class probabilities that predict and test --predictions report.
 std::vector<std::vector<double>> softmax_rows(const Tensor& logits);
+// The predicted class of one row of probabilities (or logits): its argmax
+// as add_batch takes it (the first maximum; a NaN counts as the maximum).
+int best_class(const std::vector<double>& row);
+
+// printf into a std::string of any length.
+std::string format(const char* pattern, ...) __attribute__((format(printf, 1, 2)));
 
 // A CSV field, quoted when it holds a comma, a quote or a line break (RFC
 // 4180), and a probability as a CSV number (6 decimals).

@@ -114,7 +114,7 @@ void run_test(const TestArguments& arguments) {
       for (std::size_t r = 0; r < batch.sample_indices.size(); ++r) {
         const LabeledImage& sample = data.test[static_cast<std::size_t>(batch.sample_indices[r])];
         const std::vector<double>& p = probabilities[r];
-        const int predicted = static_cast<int>(std::max_element(p.begin(), p.end()) - p.begin());
+        const int predicted = best_class(p);
         rows += str_cat(csv_field(sample.path.empty() ? sample.name : sample.path), ",",
                         csv_field(data.class_names[sample.label]), ",", csv_field(data.class_names[predicted]));
         for (double probability : p) rows += "," + csv_probability(probability);

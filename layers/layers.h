@@ -51,9 +51,11 @@ class SharedChannelConv2d : public Module {
 // (ones) and num_batches_tracked (int64, shape [], counts training passes).
 // Training normalises with the batch statistics and updates the running
 // ones; evaluation normalises with the running ones.
+constexpr double kBatchNormEps = 1e-5;  // PyTorch's default, the reference's every BatchNorm
+
 class BatchNorm2d : public Module {
  public:
-  explicit BatchNorm2d(int channels, double eps = 1e-5, double momentum = 0.1);
+  explicit BatchNorm2d(int channels, double eps = kBatchNormEps, double momentum = 0.1);
   Tensor forward(const Tensor& x) override;
 
  private:

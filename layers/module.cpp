@@ -37,6 +37,12 @@ NamedTensors Module::named_buffers() const {
   return out;
 }
 
+const Tensor* find_tensor(const NamedTensors& tensors, const std::string& name) {
+  for (const auto& [key, tensor] : tensors)
+    if (key == name) return &tensor;
+  return nullptr;
+}
+
 NamedTensors Module::state_dict() const {
   NamedTensors out;
   collect("", true, true, out);

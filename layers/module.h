@@ -19,6 +19,9 @@ namespace armnet {
 
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
+// The tensor called `name` in `tensors` (the first, if several), or null.
+const Tensor* find_tensor(const NamedTensors& tensors, const std::string& name);
+
 class Module {
  public:
   virtual ~Module() = default;

@@ -9,23 +9,10 @@ namespace armnet {
 
 namespace {
 
-constexpr int kFeatureChannels = 512;  // ResNet-18's last stage
-constexpr int kShuffleFactor = 16;     // 512 x s x s -> 2 x 16s x 16s
-constexpr int kDeAlbinoKernel = 32;
-constexpr int kDeAlbinoStride = 8;
 constexpr double kGlobalMeanMomentum = 0.1;  // as BatchNorm's running statistics
 
 // The output side of a convolution or pooling window over `input` pixels.
 int output_side(int input, int kernel, int stride, int padding) { return (input + 2 * padding - kernel) / stride + 1; }
-
-// The side of ResNet-18's last feature map for a square image: conv1 (7x7 s2
-// p3), the max pool (3x3 s2 p1), then layer2..4 each halve it (3x3 s2 p1).
-int resnet_feature_side(int image_size) {
-  int side = output_side(image_size, 7, 2, 3);
-  side = output_side(side, 3, 2, 1);
-  for (int stage = 0; stage < 3; ++stage) side = output_side(side, 3, 2, 1);
-  return side;
-}
 
 // The side of the de-albino output (11 for 224), or an Error when the
 // shuffled map is smaller than the kernel.
@@ -234,6 +221,15 @@ class ResNet18 : public Classifier {
 };
 
 }  // namespace
+
+// conv1 (7x7 s2 p3), the max pool (3x3 s2 p1), then layer2..4 each halve
+// the side (3x3 s2 p1).
+int resnet_feature_side(int image_size) {
+  int side = output_side(image_size, 7, 2, 3);
+  side = output_side(side, 3, 2, 1);
+  for (int stage = 0; stage < 3; ++stage) side = output_side(side, 3, 2, 1);
+  return side;
+}
 
 int arm_feature_count(int image_size) {
   const int side = de_albino_output_side(image_size);

@@ -77,4 +77,13 @@ std::shared_ptr<Classifier> make_model(const ModelOptions& options);
 // The ARM's fc width for a square input of `image_size`: 121 for 224.
 int arm_feature_count(int image_size);
 
+// The fixed geometry of the model (ARM-SPEC section 1), for the code that
+// rebuilds or draws it (apps/onnx_export.cpp, apps/explain.cpp).
+constexpr int kFeatureChannels = 512;  // ResNet-18's last stage
+constexpr int kShuffleFactor = 16;     // 512 x s x s -> 2 x 16s x 16s
+constexpr int kDeAlbinoKernel = 32;
+constexpr int kDeAlbinoStride = 8;
+// The side s of ResNet-18's last feature map for a square image (7 for 224).
+int resnet_feature_side(int image_size);
+
 }  // namespace armnet

@@ -56,10 +56,10 @@ void warm_up(Classifier& model, int size) {
 }
 
 Tensor named(const Module& model, const std::string& name) {
-  for (const auto& [key, tensor] : model.state_dict())
-    if (key == name) return tensor;
-  BOOST_FAIL("no tensor named " << name);
-  return Tensor();
+  const NamedTensors state = model.state_dict();
+  const Tensor* tensor = find_tensor(state, name);
+  BOOST_TEST_REQUIRE(tensor != nullptr, "no tensor named " << name);
+  return *tensor;
 }
 
 void set_values(const Module& model, const std::string& name, const std::vector<double>& values) {

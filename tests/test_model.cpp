@@ -48,10 +48,9 @@ std::vector<std::string> names_of(const NamedTensors& tensors) {
 }
 
 Tensor tensor_named(const NamedTensors& tensors, const std::string& name) {
-  for (const auto& [key, tensor] : tensors)
-    if (key == name) return tensor;
-  BOOST_FAIL("no tensor named " << name);
-  return Tensor();
+  const Tensor* tensor = find_tensor(tensors, name);
+  BOOST_TEST_REQUIRE(tensor != nullptr, "no tensor named " << name);
+  return *tensor;
 }
 
 std::int64_t parameter_count(const Module& module) {
