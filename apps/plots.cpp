@@ -125,10 +125,15 @@ double text_width(cairo_t* cr, const std::string& text) {
   return extents.width;
 }
 
-std::string format_number(double value, int decimals) {
-  char text[64];
-  std::snprintf(text, sizeof text, "%.*f", decimals, value);
-  return text;
+std::string format_number(double value, int decimals) { return format("%.*f", decimals, value); }
+
+// A vertical axis name: `text` centred on (x, y), read from bottom to top.
+void draw_upward_text(cairo_t* cr, const std::string& text, double x, double y) {
+  cairo_save(cr);
+  cairo_translate(cr, x, y);
+  cairo_rotate(cr, -kPi / 2);
+  draw_text(cr, text, 0, 0, Align::Centre);
+  cairo_restore(cr);
 }
 
 // A 1-pixel line between two points, placed on pixel centres so it stays sharp.
@@ -465,11 +470,7 @@ void write_confusion_matrix_png(const std::string& path, const ConfusionMatrix& 
     }
     set_font(cr, 14);
     draw_text(cr, "Predicted", kMatrixLeft + kMatrixSide / 2, matrix_bottom + 46, Align::Centre);
-    cairo_save(cr);
-    cairo_translate(cr, 24, kMatrixTop + kMatrixSide / 2);
-    cairo_rotate(cr, -kPi / 2);
-    draw_text(cr, "True", 0, 0, Align::Centre);
-    cairo_restore(cr);
+    draw_upward_text(cr, "True", 24, kMatrixTop + kMatrixSide / 2);
     set_font(cr, 16, true);
     draw_text(cr, title, kMatrixLeft + kMatrixSide / 2, kMatrixTop / 2, Align::Centre);
 
@@ -485,11 +486,7 @@ void write_confusion_matrix_png(const std::string& path, const ConfusionMatrix& 
 namespace {
 
 // A tick label: three significant digits ("0.0312", "-1.25", "0").
-std::string format_value(double value) {
-  char text[64];
-  std::snprintf(text, sizeof text, "%.3g", value);
-  return text;
-}
+std::string format_value(double value) { return format("%.3g", value); }
 
 // The colour scale that a group of maps shares (apps/plots.h): viridis over
 // [0, largest] when no finite value is negative, else blue-white-red over
@@ -678,11 +675,7 @@ void write_kernel_png(const std::string& path, const Heatmap& kernel, int tick_s
     }
     set_font(cr, 13);
     draw_text(cr, "column", grid.x + grid.width / 2, bottom + 36, Align::Centre);
-    cairo_save(cr);
-    cairo_translate(cr, 30, grid.y + grid.height / 2);
-    cairo_rotate(cr, -kPi / 2);
-    draw_text(cr, "row", 0, 0, Align::Centre);
-    cairo_restore(cr);
+    draw_upward_text(cr, "row", 30, grid.y + grid.height / 2);
 
     scale.draw_bar(cr, {grid.x + grid.width + 24, grid.y, 18, grid.height}, /*vertical=*/true, 4);
     draw_title_and_caption(cr, 2 * grid.x + grid.width, title, caption, bottom + 66);
