@@ -271,9 +271,8 @@ TrainingState training_state_from_json(const json& in) {
   visit_state_fields(state, Reader{in, "training state"});
   check(in.contains("options"), "training state: field \"options\" is missing");
   state.options = train_options_from_json(in["options"]);
-  // Checkpoints from before other data sets: RAF-DB's classes.
-  state.class_names = in.contains("class_names") ? string_list(in["class_names"], "training state: class_names")
-                                                  : std::vector<std::string>(kRafClassNames.begin(), kRafClassNames.end());
+  // (Checkpoints from before other data sets keep the default: RAF-DB's classes.)
+  if (in.contains("class_names")) state.class_names = string_list(in["class_names"], "training state: class_names");
   check(in.contains("history") && in["history"].is_array(), "training state: field \"history\" is missing");
   check(state.epoch >= 0 && state.epoch <= state.options.epochs, "training state: field \"epoch\" holds ",
         state.epoch, ", outside 0..epochs (", state.options.epochs, ")");

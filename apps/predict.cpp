@@ -52,13 +52,6 @@ struct PredictArguments {
 
 // ---- inputs ---------------------------------------------------------------------
 
-bool has_image_extension(const fs::path& path) {
-  std::string extension = path.extension().string();
-  std::transform(extension.begin(), extension.end(), extension.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return extension == ".jpg" || extension == ".jpeg" || extension == ".png" || extension == ".bmp";
-}
-
 bool is_glob_pattern(const std::string& text) { return text.find_first_of("*?[") != std::string::npos; }
 
 // The image files the inputs name, in order (each folder's and pattern's
@@ -76,7 +69,8 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs,
       std::vector<std::string> found;
       for (fs::recursive_directory_iterator it(input, fs::directory_options::skip_permission_denied, error), end;
            !error && it != end; it.increment(error))
-        if (it->is_regular_file(error) && has_image_extension(it->path())) found.push_back(it->path().string());
+        if (it->is_regular_file(error) && has_image_extension(it->path().string()))
+          found.push_back(it->path().string());
       if (error) failures.emplace_back(input, "cannot list the folder: " + error.message());
       if (found.empty() && !error) failures.emplace_back(input, "a folder without .jpg, .jpeg, .png or .bmp files");
       std::sort(found.begin(), found.end());

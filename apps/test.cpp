@@ -82,7 +82,6 @@ void run_test(const TestArguments& arguments) {
       arguments.raf_path, dataset_options_from_flags(arguments.data_format, arguments.test_split,
                                                      arguments.affectnet_classes, 0, arguments.limit_test,
                                                      arguments.seed));
-  check(!data.test.empty(), arguments.raf_path, ": the data set has no test images");
   const ModelOptions& options = model->options();
   const std::vector<std::string> model_classes = class_names_of(checkpoint, options.num_classes);
   check(data.class_names.size() == model_classes.size() &&

@@ -118,20 +118,14 @@ void write_metrics_csv(const std::string& path, const std::vector<EpochMetrics>&
     text += "," + column;
   }
   text += ",lr,skipped_steps,loss_scale,seconds\n";
-  auto number = [](double value) {
-    char field[40];
-    std::snprintf(field, sizeof field, "%.17g", value);
-    return std::string(field);
-  };
+  auto number = [](double value) { return format("%.17g", value); };
   for (const EpochMetrics& m : history) {
     text += str_cat(m.epoch, ",", number(m.train_loss), ",", number(m.train_accuracy), ",", number(m.val_loss), ",",
                     number(m.val_accuracy), ",", number(m.val_mean_class_accuracy));
     for (std::size_t c = 0; c < class_names.size(); ++c)
       text += "," + number(c < m.val_class_recall.size() ? m.val_class_recall[c] : 0.0);
-    char tail[160];
-    std::snprintf(tail, sizeof tail, ",%.9g,%lld,%.17g,%.3f\n", m.lr, static_cast<long long>(m.skipped_steps),
-                  m.loss_scale, m.seconds);
-    text += tail;
+    text += format(",%.9g,%lld,%.17g,%.3f\n", m.lr, static_cast<long long>(m.skipped_steps), m.loss_scale,
+                   m.seconds);
   }
   write_file_atomically(path, {{text.data(), text.size()}});
 }
@@ -319,18 +313,17 @@ void start_from_imagenet(Classifier& model, const std::string& pretrained) {
 int train_in(TrainingState& state, Checkpoint& start, const std::string& resume_dir, Device device) {
   const TrainOptions& options = state.options;
   const fs::path out(options.out);
-  const Dataset data = read_dataset(options.raf_path, dataset_options(options));
-  check(!data.train.empty() && !data.test.empty(), options.raf_path, ": needs train and test images (found ",
-        data.train.size(), " and ", data.test.size(), ")");
+  const Dataset data = read_dataset(options.raf_path, dataset_options(options));  // (with train and test images)
+  const std::string fingerprint = data_fingerprint(data);
   if (resume_dir.empty()) {
     state.class_names = data.class_names;
-    state.data_fingerprint = data_fingerprint(data);
+    state.data_fingerprint = fingerprint;
   } else {
     check(data.class_names == state.class_names, options.raf_path, ": its classes (", class_list(data.class_names),
           ") are not the run's (", class_list(state.class_names), ")");
-    check(state.data_fingerprint.empty() || data_fingerprint(data) == state.data_fingerprint, options.raf_path,
-          ": not the data set the run trained on (", data_fingerprint(data), " against the run's ",
-          state.data_fingerprint, ")");
+    check(state.data_fingerprint.empty() || fingerprint == state.data_fingerprint, options.raf_path,
+          ": not the data set the run trained on (", fingerprint, " against the run's ", state.data_fingerprint,
+          ")");
   }
   // The loaders before the model: a batch too large for memory is refused before any weights load.
   LoaderOptions train_loading;
@@ -571,7 +564,7 @@ int run_training(const TrainOptions& given, const std::string& resume_dir, const
     for (const std::string& flag : given_flags) {
       if (flag == "--epochs") state.options.epochs = given.epochs;
       if (flag == "--workers") state.options.workers = given.workers;
-      if (flag == "--data" || flag == "--raf_path") state.options.raf_path = given.raf_path;
+      if (flag == "--data") state.options.raf_path = given.raf_path;  // (CLI11 names --raf_path by its first name)
       if (flag == "--device") state.options.device = given.device;
       if (flag == "--skip_bad") state.options.skip_bad = given.skip_bad;
     }

@@ -240,10 +240,11 @@ Image load_sample(const LabeledImage& sample, std::int64_t max_pixels) {
   if (sample.pixels) {
     image = *sample.pixels;
   } else {
-    check(!sample.path.empty(), "the sample ", printable(sample.name), " has neither a file nor pixels");
+    check(!sample.path.empty(), "the sample ", Printable{sample.name}, " has neither a file nor pixels");
     image = decode_image(sample.path, max_pixels);
   }
-  if (sample.box) image = crop(image, *sample.box, sample.path.empty() ? printable(sample.name) : sample.path);
+  if (sample.box)  // (the file named in crop's errors, or the sample's name; no copy of the path)
+    image = sample.path.empty() ? crop(image, *sample.box, printable(sample.name)) : crop(image, *sample.box, sample.path);
   return to_rgb(std::move(image));
 }
 
@@ -262,11 +263,6 @@ struct FolderSplit {
   std::string name;  // as on disk: "train", "Test", "val", ...
   std::vector<ClassFolder> classes;
 };
-
-bool is_image_file_name(const std::string& name) {
-  const std::string extension = lower_ascii(fs::path(name).extension().string());
-  return extension == ".jpg" || extension == ".jpeg" || extension == ".png" || extension == ".bmp";
-}
 
 // The entries of `directory` (names with their kinds), sorted by name; an
 // error names the directory.
@@ -319,11 +315,11 @@ FolderSplit read_folder_split(const fs::path& directory, std::int64_t& skipped,
     for (const fs::directory_entry& file : sorted_entries(entry.path())) {
       const std::string file_name = file.path().filename().string();
       std::error_code error;
-      if (is_hidden(file_name) || !is_image_file_name(file_name) || !file.is_regular_file(error)) {
+      if (is_hidden(file_name) || !has_image_extension(file_name) || !file.is_regular_file(error)) {
         skip(file.path());
         continue;
       }
-      check(++images <= limits::kSplitSamples, directory.string(), ": more than ", limits::kSplitSamples,
+      check(++images <= limits::kSplitSamples, directory.native(), ": more than ", limits::kSplitSamples,
             " images, the limit of a split");
       folder.files.push_back(file_name);
     }
@@ -519,7 +515,7 @@ void parse_fer2013_pixels(std::string_view text, std::uint8_t* out, const std::s
     check(count < kFer2013Pixels, where, "the pixels field holds more than ", kFer2013Pixels, " values (48x48)");
     std::int64_t value = 0;
     check(parse_integer(value_text, value) && value >= 0 && value <= 255, where, "pixel ", count + 1, " is \"",
-          printable(value_text, 20), "\", not an integer 0..255");
+          Printable{value_text, 20}, "\", not an integer 0..255");
     out[count++] = static_cast<std::uint8_t>(value);
     i = end;
   }
@@ -643,20 +639,20 @@ void read_affectnet_list(const fs::path& root, const std::string& list_name, int
     check(fields.size() == columns.names.size(), where, fields.size(), " fields, not ", columns.names.size(),
           " (expected ", kAffectNetHeader, ")");
     const std::string& relative_path = fields[path_column];
-    check(is_safe_relative_path(relative_path), where, "subDirectory_filePath \"", printable(relative_path),
+    check(is_safe_relative_path(relative_path), where, "subDirectory_filePath \"", Printable{relative_path},
           "\" is not a relative path inside the data set");
     CropBox box;
     int* box_values[4] = {&box.x, &box.y, &box.width, &box.height};
     for (int i = 0; i < 4; ++i) {
       std::int64_t value = 0;
       check(parse_integer(fields[box_columns[i]], value) && value >= -limits::kImageSide && value <= limits::kImageSide,
-            where, box_names[i], " \"", printable(fields[box_columns[i]], 20), "\" is not an integer within +-",
+            where, box_names[i], " \"", Printable{fields[box_columns[i]], 20}, "\" is not an integer within +-",
             limits::kImageSide);
       *box_values[i] = static_cast<int>(value);
     }
     std::int64_t label = 0;
     check(parse_integer(fields[expression_column], label) && label >= 0 && label <= 10, where, "expression \"",
-          printable(fields[expression_column], 20), "\" is not a label 0..10");
+          Printable{fields[expression_column], 20}, "\" is not a label 0..10");
     if (label >= classes) {
       ++dropped[label];
       return;

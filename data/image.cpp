@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cctype>
 #include <climits>
 #include <cmath>
 #include <cstring>
@@ -308,6 +309,12 @@ ImageFormat image_format_of(const std::uint8_t* bytes, std::size_t size) {
   if (starts_with(bytes, size, kPngSignature, sizeof(kPngSignature))) return ImageFormat::Png;
   if (starts_with(bytes, size, kBmpSignature, sizeof(kBmpSignature))) return ImageFormat::Bmp;
   return ImageFormat::None;
+}
+
+bool has_image_extension(const std::string& file_name) {
+  std::string extension = std::filesystem::path(file_name).extension().string();
+  for (char& c : extension) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return extension == ".jpg" || extension == ".jpeg" || extension == ".png" || extension == ".bmp";
 }
 
 Image decode_image_bytes(const std::uint8_t* bytes, std::size_t size, const std::string& name,

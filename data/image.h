@@ -55,6 +55,9 @@ Image to_rgb(Image image);
 // PNG's 8-byte signature, BMP "BM"); None for anything else.
 enum class ImageFormat { None, Jpeg, Png, Bmp };
 ImageFormat image_format_of(const std::uint8_t* bytes, std::size_t size);
+// Whether a file name ends in one of their extensions: .jpg, .jpeg, .png or
+// .bmp, in any case (the files a folder of images is searched for).
+bool has_image_extension(const std::string& file_name);
 
 // Reads and decodes a JPEG, PNG or BMP file to RGB. Images of more than
 // `max_pixels` (width x height) are refused before decoding.

@@ -151,7 +151,7 @@ Loader::Loader(std::vector<LabeledImage> samples, LoaderOptions options)
   check_batch_memory(options_);
   for (const LabeledImage& sample : samples_) {
     check(sample.label >= 0 && sample.label < options_.num_classes, "Loader: label ", sample.label, " of ",
-          printable(sample.name), " is outside 0..", options_.num_classes - 1);
+          Printable{sample.name}, " is outside 0..", options_.num_classes - 1);
     labels_.push_back(sample.label);
   }
   epoch_length_ = static_cast<std::int64_t>(samples_.size());

@@ -26,7 +26,6 @@ class LineReader {
   // The next line, valid until the next call; false at the end of the stream.
   bool next(std::string_view& line);
   int line_number() const { return line_number_; }
-  const std::string& file_name() const { return file_name_; }
   // "FILE:LINE: ", how an error about the current line begins.
   std::string where() const;
 

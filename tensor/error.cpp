@@ -49,4 +49,6 @@ std::string printable(std::string_view text, std::size_t max_bytes) {
   return out;
 }
 
+std::ostream& operator<<(std::ostream& out, const Printable& part) { return out << printable(part.text, part.max_bytes); }
+
 }  // namespace armnet

@@ -44,4 +44,14 @@ void check(bool condition, const Parts&... parts) {
 // is not UTF-8 written as \xNN, so that nothing reaches the terminal raw.
 std::string printable(std::string_view text, std::size_t max_bytes = limits::kQuotedBytes);
 
+// printable(text, max_bytes) as a part of check()'s message, made only when
+// the check fails: for checks in a loop over a file's rows or values, where
+// building it each time would cost more than the check. `text` must outlive
+// the check() call (it does for a temporary Printable made in the call).
+struct Printable {
+  std::string_view text;
+  std::size_t max_bytes = limits::kQuotedBytes;
+};
+std::ostream& operator<<(std::ostream& out, const Printable& part);
+
 }  // namespace armnet
