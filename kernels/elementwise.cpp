@@ -100,14 +100,14 @@ void add_into(Tensor& y, const Tensor& x) {
   check_same_dtype_device("add_into", y, x);
   check_shape("add_into", "addend", x, y.shape());
   check_floating_or_16bit("add_into", y);
-  if (is_16bit(y) && y.device() == Device::CPU) return run_in_float32(add_into, y, x);
+  if (is_16bit(y) && y.device() == Device::CPU) return run_in_float32(add_into, in_out(y), x);
   if constexpr (kWithCuda) if (y.device() == Device::CUDA) return cuda::add_into(y, x);
   cpu::add_into(y, x);
 }
 
 void scale(Tensor& y, double factor) {
   check_floating_or_16bit("scale", y);
-  if (is_16bit(y)) return run_in_float32(scale, y, factor);  // both devices: no 16-bit kernel
+  if (is_16bit(y)) return run_in_float32(scale, in_out(y), factor);  // both devices: no 16-bit kernel
   if constexpr (kWithCuda) if (y.device() == Device::CUDA) return cuda::scale(y, factor);
   cpu::scale(y, factor);
 }

@@ -19,15 +19,16 @@
 //   if (is_16bit(x) && x.device() == Device::CPU) return run_in_float32(relu_forward, x, y);
 //
 // (without the device test where CUDA has no 16-bit kernel either).
-// run_in_float32 calls the entry again with a float32 copy ("stand-in") of
-// every 16-bit tensor argument, then rounds the stand-ins of the outputs
-// (the arguments the entry takes as Tensor&) back into the 16-bit tensors,
-// to nearest even (kernels::cast). The result is what a GPU computes with
+// run_in_float32 calls the entry again with a float32 stand-in of every
+// 16-bit tensor argument: a copy of each input (const Tensor&), a fresh
+// float32 tensor for each output (Tensor&, which every entry overwrites),
+// then rounds the outputs' stand-ins back into the 16-bit tensors, to
+// nearest even (kernels::cast). The result is what a GPU computes with
 // 16-bit storage and float32 arithmetic: inputs that are 16-bit values,
 // exact in float32; one rounding of each output to 16 bits. Arguments of
 // other dtypes (a BatchNorm's float32 statistics) and of other types pass
-// unchanged. An output that is also an input (add_into's y) is copied into
-// its stand-in first, so in-place updates keep their meaning.
+// unchanged. An output that the entry also reads (add_into's and scale's y,
+// updated in place) is passed as in_out(y): copied into its stand-in first.
 #pragma once
 
 #include <deque>
@@ -50,17 +51,30 @@ inline bool is_16bit(const Tensor& tensor) { return tensor.defined() && is_16bit
 template <class T>
 using StandInType = std::conditional_t<std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>, float, T>;
 
+// An output the entry also reads (see above).
+struct InOut {
+  Tensor& tensor;
+};
+inline InOut in_out(Tensor& tensor) { return {tensor}; }
+
 // The float32 stand-ins of one call, and the outputs they go back to.
 class Float32StandIns {
  public:
   const Tensor& pass(const Tensor& tensor) {
     if (!is_16bit(tensor)) return tensor;
-    return stand_in_for(tensor);
+    Tensor& stand_in = new_stand_in(tensor);
+    cast(tensor, stand_in);
+    return stand_in;
   }
   Tensor& pass(Tensor& tensor) {
     if (!is_16bit(tensor)) return tensor;
-    Tensor& stand_in = stand_in_for(tensor);
+    Tensor& stand_in = new_stand_in(tensor);
     outputs_.emplace_back(tensor, &stand_in);
+    return stand_in;
+  }
+  Tensor& pass(InOut in_out) {
+    Tensor& stand_in = pass(in_out.tensor);
+    if (&stand_in != &in_out.tensor) cast(in_out.tensor, stand_in);
     return stand_in;
   }
   template <class Other>
@@ -74,9 +88,8 @@ class Float32StandIns {
   }
 
  private:
-  Tensor& stand_in_for(const Tensor& tensor) {
+  Tensor& new_stand_in(const Tensor& tensor) {
     stand_ins_.push_back(Tensor::empty(tensor.shape(), DType::Float32, tensor.device()));
-    cast(tensor, stand_ins_.back());
     return stand_ins_.back();
   }
 
