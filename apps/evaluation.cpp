@@ -8,12 +8,6 @@
 
 namespace armnet::apps {
 
-Tensor classify(Classifier& model, const Tensor& images, Autocast* autocast) {
-  if (autocast == nullptr) return model.forward(images);
-  AutocastScope scope(*autocast);
-  return autocast::to_float32(model.forward(images));
-}
-
 Evaluation evaluate(Classifier& model, Loader& loader, std::int64_t epoch, const std::string& progress_label,
                     const std::function<bool()>& should_stop, Autocast* autocast, const BatchLogits& each_batch) {
   const bool was_training = model.is_training();
@@ -29,7 +23,7 @@ Evaluation evaluate(Classifier& model, Loader& loader, std::int64_t epoch, const
   loader.start_epoch(epoch);
   Batch batch;
   while (loader.next(batch)) {
-    const Tensor logits = classify(model, batch.images.to(device), autocast);
+    const Tensor logits = autocast_forward(model, batch.images.to(device), autocast);
     loss_sum += cross_entropy(logits, batch.labels.to(device)).item();
     const Tensor host_logits = logits.to(Device::CPU);
     result.confusion.add_batch(host_logits, batch.labels);

@@ -11,6 +11,7 @@
 #include "apps/report.h"
 #include "autograd/autocast.h"
 #include "data/loader.h"
+#include "layers/mixed_precision.h"  // autocast_forward
 #include "layers/resnet_arm.h"
 
 namespace armnet::apps {
@@ -34,9 +35,5 @@ using BatchLogits = std::function<void(const Batch& batch, const Tensor& logits)
 Evaluation evaluate(Classifier& model, Loader& loader, std::int64_t epoch, const std::string& progress_label,
                     const std::function<bool()>& should_stop = {}, Autocast* autocast = nullptr,
                     const BatchLogits& each_batch = {});
-
-// The model's logits for `images` (on the model's device), in float32, under
-// `autocast` when given. No autograd is recorded by the caller's choice.
-Tensor classify(Classifier& model, const Tensor& images, Autocast* autocast);
 
 }  // namespace armnet::apps

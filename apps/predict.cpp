@@ -240,7 +240,7 @@ int run_predict(const PredictArguments& arguments) {
   for (std::size_t begin = 0; begin < subjects.size(); begin += step) {
     const std::size_t end = std::min(subjects.size(), begin + step);
     const std::vector<std::vector<double>> p = softmax_rows(
-        classify(*model, normalised_batch(images_of(subjects, begin, end), size).to(device), autocast.get()));
+        autocast_forward(*model, normalised_batch(images_of(subjects, begin, end), size).to(device), autocast.get()));
     for (std::size_t i = begin; i < end; ++i) subjects[i].probabilities = p[i - begin];
   }
 

@@ -10,7 +10,7 @@
 namespace armnet {
 
 static void check_nchw(const char* op, const Tensor& x) {
-  check(x.defined() && is_floating(x.dtype()), op, ": expected a floating tensor, got ", x.describe());
+  check_floating_or_16bit(op, x);
   check(x.ndim() == 4, op, ": expected a 4-D NCHW input, got ", x.describe());
 }
 
@@ -89,7 +89,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& generator) {
   const char* op = "dropout";
   check(p >= 0.0 && p < 1.0, op, ": probability ", p, " must be in [0, 1)");
   if (!training || p == 0.0) return x;
-  check(x.defined() && is_floating(x.dtype()), op, ": expected a floating tensor, got ", x.describe());
+  check_floating_or_16bit(op, x);
   // Drawn on x's device (kernels/dropout.h: CPU and CUDA masks differ).
   Tensor mask = Tensor::empty(x.shape(), DType::UInt8, x.device());
   kernels::dropout_mask(mask, p, generator);

@@ -121,12 +121,6 @@ double copy_bandwidth(Device device, int repeat) {
   return 2.0 * static_cast<double>(bytes) / seconds;
 }
 
-std::int64_t count(const Shape& shape) {
-  std::int64_t n = 1;
-  for (std::int64_t size : shape) n *= size;
-  return n;
-}
-
 struct Row {
   std::string kernel, shape;
   double bytes;
@@ -152,21 +146,20 @@ int main(int argc, char** argv) {
     // shuffle at 16 f, the de-albino output at d.
     const std::int64_t conv1_side = (S + 2 * 3 - 7) / 2 + 1;
     const std::int64_t layer1_side = (conv1_side + 2 - 3) / 2 + 1;
-    std::int64_t feature_side = layer1_side;
-    for (int stage = 0; stage < 3; ++stage) feature_side = (feature_side + 2 - 3) / 2 + 1;
-    const std::int64_t shuffled_side = 16 * feature_side;
-    const std::int64_t de_albino_side = (shuffled_side - 32) / 8 + 1;
-    const std::int64_t fc_width = de_albino_side * de_albino_side;  // the ARM's output: one d x d map per image
+    const std::int64_t feature_side = resnet_feature_side(S);
+    const std::int64_t shuffled_side = kShuffleFactor * feature_side;
+    const std::int64_t de_albino_side = (shuffled_side - kDeAlbinoKernel) / kDeAlbinoStride + 1;
+    const std::int64_t fc_width = arm_feature_count(S);  // the ARM's output: one d x d map per image
     constexpr double kFloat = 4.0;
 
     Generator generator(1);
     const Shape conv1_out{B, 64, conv1_side, conv1_side};
     const Shape layer1{B, 64, layer1_side, layer1_side};
-    const Shape last_stage{B, 512, feature_side, feature_side};
+    const Shape last_stage{B, kFeatureChannels, feature_side, feature_side};
     const Shape shuffled{B, 2, shuffled_side, shuffled_side};
     const Shape amended{B, 2, de_albino_side, de_albino_side};
-    const std::int64_t E1 = count(conv1_out), El = count(layer1), Ef = count(last_stage), Es = count(shuffled),
-                       Ea = count(amended);
+    const std::int64_t E1 = shape_numel(conv1_out), El = shape_numel(layer1), Ef = shape_numel(last_stage),
+                       Es = shape_numel(shuffled), Ea = shape_numel(amended);
 
     // Inputs and outputs, made once.
     Tensor images_host = Tensor::empty({B, S, S, 3}, DType::UInt8);
@@ -230,8 +223,7 @@ int main(int argc, char** argv) {
                       last_str = shape_str(last_stage), shuffled_str = shape_str(shuffled),
                       amended_str = shape_str(amended), params_str = std::to_string(P) + " parameters";
     const double Ei = static_cast<double>(B) * 3 * S * S;
-    const double Eo = static_cast<double>(count(layer1));  // the max pool's output
-    const double kernel_bytes = 32.0 * 32.0 * kFloat;
+    const double kernel_bytes = kDeAlbinoKernel * kDeAlbinoKernel * kFloat;
     std::vector<Row> rows = {
         // ---- forward, in the order a step runs them
         {"normalize_images", shape_str({B, S, S, 3}) + " u8", Ei * (1 + kFloat), [&] { normalize_images(images, normalized); }},
@@ -240,7 +232,7 @@ int main(int argc, char** argv) {
         {"batch_norm eval forward", conv1_str, 2.0 * E1 * kFloat,
          [&] { batch_norm_forward_eval(x1, weight64, bias64, running_mean, running_var, 1e-5, y1, mean64, invstd64); }},
         {"relu forward", conv1_str, 2.0 * E1 * kFloat, [&] { relu_forward(x1, y1); }},
-        {"max_pool2d 3x3 s2 forward", conv1_str, E1 * kFloat + Eo * (kFloat + 8), [&] { max_pool2d_forward(x1, yl, pool_indices, pool); }},
+        {"max_pool2d 3x3 s2 forward", conv1_str, E1 * kFloat + El * (kFloat + 8.0), [&] { max_pool2d_forward(x1, yl, pool_indices, pool); }},
         {"add_relu forward", layer1_str, 3.0 * El * kFloat, [&] { add_relu_forward(xl, xl2, yl); }},
         {"pixel_shuffle x16 forward", last_str, 2.0 * Ef * kFloat, [&] { pixel_shuffle_forward(xf, ys, 16); }},
         {"de-albino forward (hand)", shuffled_str, (Es + Ea) * kFloat + kernel_bytes,
@@ -271,7 +263,7 @@ int main(int argc, char** argv) {
         {"global_avg_pool2d backward (baseline)", last_str, Ef * kFloat, [&] { global_avg_pool2d_backward(grad_pooled, gxf); }},
         {"add_relu backward", layer1_str, 3.0 * El * kFloat, [&] { add_relu_backward(yl, gradl, gxl); }},
         {"add_into (gradient sum)", layer1_str, 3.0 * El * kFloat, [&] { add_into(accumulated, gradl); }},
-        {"max_pool2d 3x3 s2 backward", conv1_str, E1 * kFloat + Eo * (kFloat + 8), [&] { max_pool2d_backward(gradl, pool_indices, gx1, pool); }},
+        {"max_pool2d 3x3 s2 backward", conv1_str, E1 * kFloat + El * (kFloat + 8.0), [&] { max_pool2d_backward(gradl, pool_indices, gx1, pool); }},
         {"relu backward", conv1_str, 3.0 * E1 * kFloat, [&] { relu_backward(x1, grad1, gx1); }},
         {"batch_norm training backward", conv1_str, 5.0 * E1 * kFloat,
          [&] { batch_norm_backward(grad1, x1, weight64, mean64, invstd64, true, gx1, gw64, gb64); }},

@@ -184,10 +184,7 @@ int main(int argc, char** argv) {
       } else {
         model->eval();
         autograd::NoGradGuard no_grad;
-        std::unique_ptr<AutocastScope> scope;
-        if (amp) scope = std::make_unique<AutocastScope>(amp->autocast());
-        const Tensor logits = model->forward(images);
-        checksum = logits.at(0);
+        checksum = autocast_forward(*model, images, amp ? &amp->autocast() : nullptr).at(0);
       }
     };
 

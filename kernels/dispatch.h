@@ -37,14 +37,6 @@ inline constexpr bool kWithCuda = false;
 // tensors, waking a second thread costs more than it saves.
 constexpr std::int64_t kParallelGrain = 1 << 14;
 
-// Any floating dtype: float32 and float64, and the 16-bit storage types of
-// mixed precision, which the entries that take them send through
-// run_in_float32 (kernels/float32_stand_ins.h) or to a 16-bit body.
-inline void check_floating_or_16bit(const char* op, const Tensor& tensor) {
-  check(tensor.defined(), op, ": undefined tensor argument");
-  check(is_floating(tensor.dtype()), op, ": ", tensor, " is not a floating tensor");
-}
-
 // x is 4-D (NCHW); `what` names it in the message ("input", "grad_input").
 inline void check_nchw(const char* op, const Tensor& x, const char* what = "input") {
   check(x.ndim() == 4, op, ": expected a 4-D NCHW ", what, ", got ", x);

@@ -26,9 +26,9 @@ void MixedPrecision::set_scaler(const LossScalerState& state) {
   scaler_ = state;
 }
 
-Tensor MixedPrecision::scale_loss(const Tensor& loss) const {
-  if (scaler_.scale == 1.0) return loss;
-  return mul(loss, Tensor::full({}, scaler_.scale, loss.dtype(), loss.device()));
+void MixedPrecision::backward(const Tensor& loss) const {
+  if (scaler_.scale == 1.0) return loss.backward();
+  loss.backward(Tensor::full(loss.shape(), scaler_.scale, loss.dtype(), loss.device()));
 }
 
 bool MixedPrecision::step(Optimizer& optimizer) {
@@ -37,7 +37,6 @@ bool MixedPrecision::step(Optimizer& optimizer) {
   // where its float32 unscaled value goes: in place for a float32 gradient.
   std::vector<Tensor> gradients(parameters.size()), working_copies(parameters.size());
   std::vector<Tensor> sources, unscaled;
-  NamedTensors named_unscaled;
   for (std::size_t i = 0; i < parameters.size(); ++i) {
     const Tensor& parameter = parameters[i].second;
     working_copies[i] = autocast_.working_copy(parameter);
@@ -48,7 +47,6 @@ bool MixedPrecision::step(Optimizer& optimizer) {
                        : Tensor::empty(gradient.shape(), DType::Float32, gradient.device());
     sources.push_back(gradient);
     unscaled.push_back(gradients[i]);
-    named_unscaled.emplace_back(parameters[i].first, gradients[i]);
   }
   const bool finite = kernels::unscale_all(sources, unscaled, 1.0 / scaler_.scale);
   if (finite) {
@@ -59,6 +57,9 @@ bool MixedPrecision::step(Optimizer& optimizer) {
     }
     return true;
   }
+  NamedTensors named_unscaled;  // (built only here, to name the culprit)
+  for (std::size_t i = 0; i < parameters.size(); ++i)
+    if (gradients[i].defined()) named_unscaled.emplace_back(parameters[i].first, gradients[i]);
   const std::string culprit = kernels::first_non_finite(named_unscaled);
   check(scaler_.dynamic, "mixed precision (", amp_dtype_name(autocast_.dtype()), ", no loss scaling): the gradient of ",
         culprit, " is not finite; training stopped");
@@ -79,17 +80,20 @@ void MixedPrecision::zero_grad(Optimizer& optimizer) {
 MixedPrecisionStep MixedPrecision::train_step(Module& model, Optimizer& optimizer, const Tensor& images,
                                               const Tensor& labels) {
   MixedPrecisionStep result;
-  {
-    AutocastScope scope(autocast_);
-    result.logits = autocast::to_float32(model.forward(images));
-    result.loss = cross_entropy(result.logits, labels);
-  }
+  result.logits = autocast_forward(model, images, &autocast_);
+  result.loss = cross_entropy(result.logits, labels);
   result.loss_value = result.loss.item();
   if (!std::isfinite(result.loss_value)) return result;
-  scale_loss(result.loss).backward();
+  backward(result.loss);
   result.stepped = step(optimizer);
   zero_grad(optimizer);
   return result;
+}
+
+Tensor autocast_forward(Module& model, const Tensor& input, Autocast* autocast) {
+  if (autocast == nullptr) return model.forward(input);
+  AutocastScope scope(*autocast);
+  return autocast::to_float32(model.forward(input));
 }
 
 }  // namespace armnet

@@ -6,12 +6,12 @@
 //
 // which is, spelled out:
 //   { AutocastScope scope(amp.autocast()); loss = cross_entropy(model->forward(x), y); }
-//   amp.scale_loss(loss).backward();
+//   amp.backward(loss);         // the gradients of loss x scale
 //   amp.step(optimizer);        // unscale + check, then step or skip
 //   amp.zero_grad(optimizer);
 //
 // The loss scaler (float16 only; bfloat16 has float32's range and runs at a
-// fixed scale of 1): the loss is multiplied by the scale before backward, so
+// fixed scale of 1): the backward starts from the scale instead of 1, so
 // that small gradients do not flush to zero in 16 bits; step() divides every
 // gradient by the scale into float32 and checks them all in one pass
 // (kernels::unscale_all). All finite: the optimizer steps, and after
@@ -67,8 +67,9 @@ class MixedPrecision {
   // A saved state (checkpoints); refused unless it fits this dtype.
   void set_scaler(const LossScalerState& state);
 
-  // loss * scale (recorded, so its backward gives scaled gradients).
-  Tensor scale_loss(const Tensor& loss) const;
+  // The backward of loss x scale: seeded with the scale (APEX's
+  // scale_loss(loss).backward(), without recording the product).
+  void backward(const Tensor& loss) const;
   // See the top of the file. Returns whether the optimizer stepped.
   bool step(Optimizer& optimizer);
   // Drops the gradients of the optimizer's parameters and of O2's working
@@ -84,5 +85,10 @@ class MixedPrecision {
   Autocast autocast_;
   LossScalerState scaler_;
 };
+
+// The model's forward pass under `autocast` with its output in float32 (the
+// 16-bit forward of training, evaluation and the benchmark); without
+// autocast (null), the plain forward.
+Tensor autocast_forward(Module& model, const Tensor& input, Autocast* autocast);
 
 }  // namespace armnet

@@ -229,4 +229,9 @@ void check_floating(const char* op, const Tensor& tensor) {
         " is not float32 or float64 (the CPU compute types)");
 }
 
+void check_floating_or_16bit(const char* op, const Tensor& tensor) {
+  check(tensor.defined(), op, ": undefined tensor argument");
+  check(is_floating(tensor.dtype()), op, ": ", tensor, " is not a floating tensor");
+}
+
 }  // namespace armnet

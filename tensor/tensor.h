@@ -157,5 +157,9 @@ class Tensor {
 void check_same_dtype_device(const char* op, const Tensor& a, const Tensor& b);
 void check_shape(const char* op, const char* what, const Tensor& tensor, const Shape& expected);
 void check_floating(const char* op, const Tensor& tensor);  // float32 or float64 compute types
+// Any floating dtype: float32 and float64, and the 16-bit storage types of
+// mixed precision (which the kernels' entries send through run_in_float32,
+// kernels/float32_stand_ins.h, or to a 16-bit body).
+void check_floating_or_16bit(const char* op, const Tensor& tensor);
 
 }  // namespace armnet

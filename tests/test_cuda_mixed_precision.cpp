@@ -74,7 +74,7 @@ StepResult one_step(Device device, AmpLevel level, DType dtype) {
     result.logits = logits.detach().to(Device::CPU);
     loss = cross_entropy(logits, labels);
   }
-  amp.scale_loss(loss).backward();
+  amp.backward(loss);
   BOOST_TEST_REQUIRE(amp.step(optimizer));
   std::size_t i = 0;
   for (const auto& [name, parameter] : model->named_parameters()) {

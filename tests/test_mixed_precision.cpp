@@ -361,7 +361,7 @@ BOOST_AUTO_TEST_CASE(an_inf_gradient_skips_the_step_and_halves_the_scale) {
   Tiny tiny;
   MixedPrecision amp(AmpLevel::O1, DType::Float16);
   BOOST_TEST(amp.scaler().scale == 65536.0);
-  amp.scale_loss(tiny.loss(amp, Tensor::from_vector({1.0, 2.0, 3.0}, {3}))).backward();
+  amp.backward(tiny.loss(amp, Tensor::from_vector({1.0, 2.0, 3.0}, {3})));
   BOOST_TEST(amp.step(tiny.optimizer));  // a clean first step creates Adam's state
   amp.zero_grad(tiny.optimizer);
   const std::vector<double> w_before = tiny.w.to_vector(), b_before = tiny.b.to_vector();
@@ -370,7 +370,7 @@ BOOST_AUTO_TEST_CASE(an_inf_gradient_skips_the_step_and_halves_the_scale) {
   for (const auto& [name, tensor] : state_before) state_values.push_back(tensor.to_vector());
 
   // An infinite input makes w's gradient infinite.
-  amp.scale_loss(tiny.loss(amp, Tensor::from_vector({1.0, INFINITY, 3.0}, {3}))).backward();
+  amp.backward(tiny.loss(amp, Tensor::from_vector({1.0, INFINITY, 3.0}, {3})));
   BOOST_TEST(!amp.step(tiny.optimizer));
   BOOST_TEST(amp.scaler().scale == 32768.0);
   BOOST_TEST(amp.scaler().skipped_steps == 1);
@@ -389,7 +389,7 @@ BOOST_AUTO_TEST_CASE(the_scale_doubles_after_2000_clean_steps_up_to_2_to_the_24)
   MixedPrecision amp(AmpLevel::O1, DType::Float16);
   const Tensor x = Tensor::from_vector({1e-3, 2e-3, -1e-3}, {3});
   for (int step = 1; step <= 2000; ++step) {
-    amp.scale_loss(tiny.loss(amp, x)).backward();
+    amp.backward(tiny.loss(amp, x));
     BOOST_TEST_REQUIRE(amp.step(tiny.optimizer));
     amp.zero_grad(tiny.optimizer);
     BOOST_TEST_REQUIRE(amp.scaler().scale == (step < 2000 ? 65536.0 : 131072.0));
@@ -399,7 +399,7 @@ BOOST_AUTO_TEST_CASE(the_scale_doubles_after_2000_clean_steps_up_to_2_to_the_24)
   near_the_cap.scale = MixedPrecision::kMaxScale;
   near_the_cap.clean_steps = MixedPrecision::kGrowthInterval - 1;
   amp.set_scaler(near_the_cap);
-  amp.scale_loss(tiny.loss(amp, x)).backward();
+  amp.backward(tiny.loss(amp, x));
   BOOST_TEST(amp.step(tiny.optimizer));
   BOOST_TEST(amp.scaler().scale == MixedPrecision::kMaxScale);  // never above 2^24
 }
@@ -409,12 +409,12 @@ BOOST_AUTO_TEST_CASE(below_a_scale_of_1_the_run_stops_naming_the_parameter) {
   MixedPrecision amp(AmpLevel::O1, DType::Float16);
   const Tensor x = Tensor::from_vector({NAN, 1.0, 1.0}, {3});
   for (int skip = 1; skip <= 16; ++skip) {  // 2^16 halves to 1 in 16 skips
-    amp.scale_loss(tiny.loss(amp, x)).backward();
+    amp.backward(tiny.loss(amp, x));
     BOOST_TEST_REQUIRE(!amp.step(tiny.optimizer));
     amp.zero_grad(tiny.optimizer);
   }
   BOOST_TEST(amp.scaler().scale == 1.0);
-  amp.scale_loss(tiny.loss(amp, x)).backward();
+  amp.backward(tiny.loss(amp, x));
   BOOST_TEST(throws_error_containing([&] { amp.step(tiny.optimizer); },
                                      {"the gradient of w", "not finite whatever the loss scale", "17 skipped steps"}));
   // bfloat16 has no scaler to lower: the first non-finite gradient stops.
@@ -422,7 +422,7 @@ BOOST_AUTO_TEST_CASE(below_a_scale_of_1_the_run_stops_naming_the_parameter) {
   MixedPrecision bf16(AmpLevel::O1, DType::BFloat16);
   BOOST_TEST(bf16.scaler().scale == 1.0);
   BOOST_TEST(!bf16.scaler().dynamic);
-  bf16.scale_loss(other.loss(bf16, x)).backward();
+  bf16.backward(other.loss(bf16, x));
   BOOST_TEST(throws_error_containing([&] { bf16.step(other.optimizer); }, {"bf16", "the gradient of w", "not finite"}));
 }
 
@@ -446,7 +446,7 @@ BOOST_AUTO_TEST_CASE(gradients_below_float16_survive_only_with_scaling) {
       AutocastScope scope(amp.autocast());
       loss = mul(sum(linear(x, w, Tensor())), Tensor::full({}, 1e-5));
     }
-    amp.scale_loss(loss).backward();
+    amp.backward(loss);
     const Tensor copy = amp.autocast().working_copy(w);
     BOOST_TEST_REQUIRE(copy.defined());
     BOOST_TEST_REQUIRE(copy.grad().defined());

@@ -75,18 +75,14 @@ using armnet::cpu::gemm;  // kernels/cpu/gemm.h, in the namespace outside this o
 // the GEMM faster, and the buffer is kept per thread (see Scratch).
 constexpr std::int64_t kWorkspaceBytes = std::int64_t{16} << 20;
 
-// True when `tensor`'s convolution goes to oneDNN: float32, and bfloat16 on
-// a processor with bfloat16 instructions.
-static bool use_onednn(const Tensor& tensor) {
+// True when a convolution of `dtype` goes to oneDNN: float32, and bfloat16
+// on a processor with bfloat16 instructions.
+static bool onednn_takes(DType dtype) {
   if (chosen_implementation() != Conv2dImplementation::OneDnn) return false;
-  return tensor.dtype() == DType::Float32 || (tensor.dtype() == DType::BFloat16 && onednn::native_bfloat16());
+  return dtype == DType::Float32 || (dtype == DType::BFloat16 && onednn::native_bfloat16());
 }
 
-bool conv2d_takes(DType dtype) {
-  return dtype == DType::Float32 || dtype == DType::Float64 ||
-         (dtype == DType::BFloat16 && chosen_implementation() == Conv2dImplementation::OneDnn &&
-          onednn::native_bfloat16());
-}
+bool conv2d_takes(DType dtype) { return dtype == DType::Float32 || dtype == DType::Float64 || onednn_takes(dtype); }
 
 // Sizes of the GEMM view and of the chunks of the batch.
 struct ConvPlan {
@@ -262,7 +258,7 @@ static const T* output_gradient_matrix(const T* grad_y, T* staging, std::int64_t
 }
 
 void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y, const Conv2dGeometry& g) {
-  if (use_onednn(x)) return onednn::conv2d_forward(x, weight, bias, y, g);
+  if (onednn_takes(x.dtype())) return onednn::conv2d_forward(x, weight, bias, y, g);
   dispatch_floating(x, [&](auto zero) {
     using T = decltype(zero);
     const ConvPlan plan = make_plan(g, sizeof(T));
@@ -282,7 +278,7 @@ void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, T
 }
 
 void conv2d_backward_data(const Tensor& grad_y, const Tensor& weight, Tensor& grad_x, const Conv2dGeometry& g) {
-  if (use_onednn(grad_y)) return onednn::conv2d_backward_data(grad_y, weight, grad_x, g);
+  if (onednn_takes(grad_y.dtype())) return onednn::conv2d_backward_data(grad_y, weight, grad_x, g);
   dispatch_floating(grad_y, [&](auto zero) {
     using T = decltype(zero);
     const ConvPlan plan = make_plan(g, sizeof(T));
@@ -300,7 +296,7 @@ void conv2d_backward_data(const Tensor& grad_y, const Tensor& weight, Tensor& gr
 
 void conv2d_backward_weights(const Tensor& grad_y, const Tensor& x, Tensor& grad_weight, Tensor& grad_bias,
                              const Conv2dGeometry& g) {
-  if (use_onednn(grad_y)) return onednn::conv2d_backward_weights(grad_y, x, grad_weight, grad_bias, g);
+  if (onednn_takes(grad_y.dtype())) return onednn::conv2d_backward_weights(grad_y, x, grad_weight, grad_bias, g);
   dispatch_floating(grad_y, [&](auto zero) {
     using T = decltype(zero);
     const ConvPlan plan = make_plan(g, sizeof(T));
